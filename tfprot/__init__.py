@@ -1,0 +1,70 @@
+"""tfprot: fine-tune protein language models with TensorFlow/Keras.
+
+>>> import tfprot
+>>> data = tfprot.ProteinDataset.example()
+>>> tokenizer = tfprot.ProteinTokenizer.from_pretrained("tiny-esm")
+>>> batches = data.tf_dataset("train", tokenizer)
+
+Importing tfprot is cheap and silent: it selects Keras 2 (``tf_keras``) for transformers' TF
+models (``TF_USE_LEGACY_KERAS=1``) but imports neither TensorFlow, transformers nor torch; they load
+when first needed.
+"""
+
+from tfprot._keras import use_legacy_keras
+
+use_legacy_keras()
+
+from tfprot.data import (  # noqa: E402
+    Batching,
+    LabelEncoder,
+    ProteinDataset,
+    ProteinRecord,
+    ProteinTokenizer,
+    Task,
+    clean_sequence,
+    from_hf_dataset,
+    from_lists,
+    read_fasta,
+    read_fasta_dir,
+    read_flip,
+    read_records,
+    read_table,
+)
+from tfprot.errors import (  # noqa: E402
+    CheckpointError,
+    DataFileNotFoundError,
+    DataFormatError,
+    InvalidSequenceError,
+    LabelError,
+    MissingDependencyError,
+    TfprotError,
+)
+from tfprot.presets import PRESETS  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRESETS",
+    "Batching",
+    "CheckpointError",
+    "DataFileNotFoundError",
+    "DataFormatError",
+    "InvalidSequenceError",
+    "LabelEncoder",
+    "LabelError",
+    "MissingDependencyError",
+    "ProteinDataset",
+    "ProteinRecord",
+    "ProteinTokenizer",
+    "Task",
+    "TfprotError",
+    "__version__",
+    "clean_sequence",
+    "from_hf_dataset",
+    "from_lists",
+    "read_fasta",
+    "read_fasta_dir",
+    "read_flip",
+    "read_records",
+    "read_table",
+]

@@ -1,0 +1,63 @@
+"""Atomic file output: write to a temporary file beside the target, then rename over it.
+
+A reader (or a resumed job) never sees a half-written file: either the old content or the new.
+
+>>> import tempfile, pathlib
+>>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+>>> write_text_atomic(target, "done\\n")
+>>> target.read_text()
+'done\\n'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["atomic_path", "open_atomic", "write_bytes_atomic", "write_text_atomic"]
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it is renamed to ``target``.
+
+    Use it with libraries that write to a path themselves (``np.save``, ``savefig``). On error
+    the temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes[-1:]), dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@contextlib.contextmanager
+def open_atomic(target: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary file for writing; it replaces ``target`` when the block ends well."""
+    with atomic_path(target) as temporary:
+        with open(temporary, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with open_atomic(target, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with open_atomic(target, "wb") as handle:
+        handle.write(data)

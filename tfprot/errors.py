@@ -1,0 +1,51 @@
+"""The one error family of tfprot.
+
+Every error tfprot raises on purpose is a :class:`TfprotError`. Subclasses also inherit the
+matching built-in exception, so ``except ValueError`` keeps working for callers that do not know
+tfprot. Messages name the record (file, line or row, sequence id), repeat the bad value and say
+what to do about it.
+
+>>> from tfprot.errors import InvalidSequenceError, TfprotError
+>>> issubclass(InvalidSequenceError, ValueError) and issubclass(InvalidSequenceError, TfprotError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "DataFormatError",
+    "InvalidSequenceError",
+    "DataFileNotFoundError",
+    "LabelError",
+    "MissingDependencyError",
+    "TfprotError",
+]
+
+
+class TfprotError(Exception):
+    """Root of every error tfprot raises on purpose."""
+
+
+class InvalidSequenceError(TfprotError, ValueError):
+    """A protein sequence is empty or holds a character that is not an amino acid."""
+
+
+class DataFormatError(TfprotError, ValueError):
+    """A data file or table is malformed: a missing column, a duplicate id, a length mismatch."""
+
+
+class DataFileNotFoundError(TfprotError, FileNotFoundError):
+    """A data file or folder named by the caller does not exist."""
+
+
+class LabelError(TfprotError, ValueError):
+    """A label is unknown to the label vocabulary, or not a valid value for the task."""
+
+
+class CheckpointError(TfprotError, OSError):
+    """A checkpoint (Hub id, local folder or preset) cannot be found, reached or read."""
+
+
+class MissingDependencyError(TfprotError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
