@@ -11,10 +11,73 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TFPROT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # The 33 tokens of every ESM-2 checkpoint, and the 30 of Rostlab/prot_bert, in vocabulary order.
-ESM2_TOKENS = (
-    "<cls> <pad> <eos> <unk> L A G V S E R T I D P K Q N F Y M H W C X B U Z O . - <null_1> <mask>"
-).split()
-PROTBERT_TOKENS = "[PAD] [UNK] [CLS] [SEP] [MASK] L A G V E S I K R D T P N Q F Y M H C W X U B Z O".split()
+ESM2_TOKENS = [
+    "<cls>",
+    "<pad>",
+    "<eos>",
+    "<unk>",
+    "L",
+    "A",
+    "G",
+    "V",
+    "S",
+    "E",
+    "R",
+    "T",
+    "I",
+    "D",
+    "P",
+    "K",
+    "Q",
+    "N",
+    "F",
+    "Y",
+    "M",
+    "H",
+    "W",
+    "C",
+    "X",
+    "B",
+    "U",
+    "Z",
+    "O",
+    ".",
+    "-",
+    "<null_1>",
+    "<mask>",
+]
+PROTBERT_TOKENS = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "L",
+    "A",
+    "G",
+    "V",
+    "E",
+    "S",
+    "I",
+    "K",
+    "R",
+    "D",
+    "T",
+    "P",
+    "N",
+    "Q",
+    "F",
+    "Y",
+    "M",
+    "H",
+    "C",
+    "W",
+    "X",
+    "U",
+    "B",
+    "Z",
+    "O",
+]
 
 
 @pytest.fixture(scope="session")

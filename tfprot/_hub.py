@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tfprot.errors import CheckpointError
 
@@ -17,18 +19,47 @@ OFFLINE_HINT = (
 )
 
 
-def load_checkpoint(loader: Callable[[str], T], checkpoint: str | os.PathLike, what: str) -> T:
-    """Call ``loader(checkpoint)`` (a ``from_pretrained``) and explain failures.
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint (``HF_ENDPOINT``) opens within ``timeout``."""
+    from huggingface_hub import constants
 
-    A local folder that lacks files is reported as such; a Hub id that cannot be fetched is
-    reported as unreachable or unknown, with what to do instead. Nothing is ever faked.
+    url = urllib.parse.urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_checkpoint(
+    loader: Callable[..., T], checkpoint: str | os.PathLike, what: str, **kwargs: Any
+) -> T:
+    """Call ``loader(checkpoint, **kwargs)`` (a ``from_pretrained``) and explain failures.
+
+    A local folder that lacks files is reported as such. A Hub id is first looked up in the local
+    🤗 cache; if it is not there and the Hub cannot be reached, the error comes at once (instead of
+    after a minute of retries), saying what to do instead. Nothing is ever faked.
     """
     name = os.fspath(checkpoint)
     path = Path(name).expanduser()
     # A Hub id is 'name' or 'org/name'; anything else that does not exist is a missing folder.
     looks_local = name.startswith((".", "/", "~")) or name.strip("/").count("/") > 1
+    if not path.exists() and not looks_local:
+        try:
+            return loader(name, local_files_only=True, **kwargs)
+        except (OSError, ValueError):
+            pass
+        if not hub_reachable():
+            from huggingface_hub import constants
+
+            raise CheckpointError(
+                f"Cannot reach the Hugging Face Hub ({constants.ENDPOINT}) to download the {what} of "
+                f"{name!r}, and it is not in the local cache; there is no local folder {name!r} "
+                f"either. {OFFLINE_HINT}"
+            )
     try:
-        return loader(str(path) if path.exists() else name)
+        return loader(str(path) if path.exists() else name, **kwargs)
     except (OSError, ValueError) as error:
         if path.exists():
             present = sorted(p.name for p in path.iterdir()) if path.is_dir() else [path.name]

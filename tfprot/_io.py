@@ -30,7 +30,9 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes[-1:]), dir=target.parent)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=".tmp" + "".join(target.suffixes[-1:]), dir=target.parent
+    )
     os.close(handle)
     temporary = Path(name)
     try:
@@ -44,11 +46,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def open_atomic(target: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
     """Open a temporary file for writing; it replaces ``target`` when the block ends well."""
-    with atomic_path(target) as temporary:
-        with open(temporary, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+    with atomic_path(target) as temporary, open(temporary, mode, **kwargs) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "DataFileNotFoundError",
     "DataFormatError",
     "InvalidSequenceError",
-    "DataFileNotFoundError",
     "LabelError",
     "MissingDependencyError",
     "TfprotError",

@@ -37,7 +37,9 @@ def test_gzip_is_read_transparently(tmp_path):
 
 def test_duplicate_ids_name_both_lines(tmp_path):
     path = write(tmp_path, ">a\nMKT\n>b\nMKT\n>a\nGGG\n")
-    with pytest.raises(DataFormatError, match=r"x.fasta, line 5: duplicate id 'a' \(first seen on line 1\)"):
+    with pytest.raises(
+        DataFormatError, match=r"x.fasta, line 5: duplicate id 'a' \(first seen on line 1\)"
+    ):
         read_fasta(path)
 
 

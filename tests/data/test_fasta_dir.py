@@ -21,7 +21,9 @@ def test_labels_are_file_names_and_gz_is_read(tmp_path):
 def test_same_id_in_two_classes_names_both(tmp_path):
     (tmp_path / "a.fasta").write_text(">p1\nMKT\n")
     (tmp_path / "b.fasta").write_text(">p2\nMKT\n>p1\nGGG\n")
-    with pytest.raises(DataFormatError, match=r"b.fasta, line 3, id 'p1': id 'p1' is also in .*a.fasta, line 1"):
+    with pytest.raises(
+        DataFormatError, match=r"b.fasta, line 3, id 'p1': id 'p1' is also in .*a.fasta, line 1"
+    ):
         read_fasta_dir(tmp_path)
 
 
@@ -38,8 +40,16 @@ def test_real_multiloc(shared_data):
     for record in records:
         counts[record.label] = counts.get(record.label, 0) + 1
     assert counts == {
-        "ER": 198, "Golgi": 150, "chloroplast": 449, "cytoplasmic": 1411, "extracellular": 843,
-        "lysosomal": 103, "mitochondrial": 510, "nuclear": 837, "peroxisomal": 157,
-        "plasma_membrane": 1238, "vacuolar": 63,
+        "ER": 198,
+        "Golgi": 150,
+        "chloroplast": 449,
+        "cytoplasmic": 1411,
+        "extracellular": 843,
+        "lysosomal": 103,
+        "mitochondrial": 510,
+        "nuclear": 837,
+        "peroxisomal": 157,
+        "plasma_membrane": 1238,
+        "vacuolar": 63,
     }
     assert len({r.id for r in records}) == 5959

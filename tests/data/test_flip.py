@@ -27,7 +27,9 @@ def test_token_split_with_mask_and_validation(flip_folder):
 
 def test_label_length_mismatch_names_the_id(flip_folder):
     (flip_folder / "sampled.fasta").write_text(">a SET=train VALIDATION=False\nCCHH\n")
-    with pytest.raises(DataFormatError, match=r"id 'a': 4 residue labels for a sequence of 5 residues"):
+    with pytest.raises(
+        DataFormatError, match=r"id 'a': 4 residue labels for a sequence of 5 residues"
+    ):
         read_flip(flip_folder)
 
 
@@ -48,7 +50,9 @@ def test_id_missing_from_sequences(flip_folder):
 
 def test_several_splits_need_a_choice(flip_folder):
     (flip_folder / "other.fasta").write_text(">a SET=test VALIDATION=False\nCCCCC\n")
-    with pytest.raises(DataFormatError, match=r"several split files \(other, sampled\); choose one"):
+    with pytest.raises(
+        DataFormatError, match=r"several split files \(other, sampled\); choose one"
+    ):
         read_flip(flip_folder)
     assert [r.split for r in read_flip(flip_folder, split="other")] == ["test"]
     with pytest.raises(DataFormatError, match="no split 'nope'"):
@@ -57,7 +61,9 @@ def test_several_splits_need_a_choice(flip_folder):
 
 def test_sequence_task_single_file_with_target(tmp_path):
     path = tmp_path / "gb1.fasta"
-    path.write_text(">s0 TARGET=1.5 SET=train VALIDATION=False\nMKTAY\n>s1 TARGET=0.25 SET=test VALIDATION=False\nGGSW\n")
+    path.write_text(
+        ">s0 TARGET=1.5 SET=train VALIDATION=False\nMKTAY\n>s1 TARGET=0.25 SET=test VALIDATION=False\nGGSW\n"
+    )
     records = read_flip(path)
     assert [(r.id, r.sequence, r.label, r.split) for r in records] == [
         ("s0", "MKTAY", "1.5", "train"),

@@ -26,7 +26,9 @@ def test_from_lists_errors():
         from_lists(["MKT", "GG"], ["a"])
     with pytest.raises(DataFormatError, match="duplicate id"):
         from_lists(["MKT", "GG"], ids=["a", "a"])
-    with pytest.raises(InvalidSequenceError, match=r"<list>, row 2, id 'seq1': invalid character 'J'"):
+    with pytest.raises(
+        InvalidSequenceError, match=r"<list>, row 2, id 'seq1': invalid character 'J'"
+    ):
         from_lists(["MKT", "GJG"])
     with pytest.raises(DataFormatError, match="one string"):
         from_lists("MKT")
@@ -45,10 +47,15 @@ def test_from_hf_dataset_decodes_class_labels():
         }
     )
     ds = datasets.Dataset.from_dict(
-        {"name": ["p1", "p2", "p3"], "sequence": ["MKT", "GGS", "AAA"], "label": [1, 0, 1]}, features=features
+        {"name": ["p1", "p2", "p3"], "sequence": ["MKT", "GGS", "AAA"], "label": [1, 0, 1]},
+        features=features,
     )
     records = from_hf_dataset(ds)
-    assert [(r.id, r.label) for r in records] == [("p1", "membrane"), ("p2", "cytosol"), ("p3", "membrane")]
+    assert [(r.id, r.label) for r in records] == [
+        ("p1", "membrane"),
+        ("p2", "cytosol"),
+        ("p3", "membrane"),
+    ]
 
 
 def test_from_hf_dataset_multilabel_and_token_columns():
@@ -59,7 +66,9 @@ def test_from_hf_dataset_multilabel_and_token_columns():
             "ss": [["H", "E", "C"], ["C", "C", "C", "C"]],
         }
     )
-    records = from_hf_dataset(ds, sequence_column="seq", label_column="locations", residue_label_column="ss")
+    records = from_hf_dataset(
+        ds, sequence_column="seq", label_column="locations", residue_label_column="ss"
+    )
     assert records[0].label == ("Cytoplasm", "Nucleus")
     assert records[0].residue_labels == ("H", "E", "C")
 
@@ -72,7 +81,11 @@ def test_from_hf_dataset_dict_keys_are_splits():
         }
     )
     records = from_hf_dataset(dd)
-    assert [(r.sequence, r.split) for r in records] == [("MKT", "train"), ("GGS", "train"), ("AAA", "test")]
+    assert [(r.sequence, r.split) for r in records] == [
+        ("MKT", "train"),
+        ("GGS", "train"),
+        ("AAA", "test"),
+    ]
     assert len({r.id for r in records}) == 3
 
 
@@ -81,7 +94,11 @@ def test_from_hf_dataset_real_sequences(shared_data):
 
     originals = read_fasta(shared_data / "multiloc" / "lysosomal.fasta")
     ds = datasets.Dataset.from_dict(
-        {"id": [r.id for r in originals], "sequence": [r.sequence for r in originals], "label": ["lysosomal"] * len(originals)}
+        {
+            "id": [r.id for r in originals],
+            "sequence": [r.sequence for r in originals],
+            "label": ["lysosomal"] * len(originals),
+        }
     )
     records = from_hf_dataset(ds)
     assert [(r.id, r.sequence) for r in records] == [(r.id, r.sequence) for r in originals]

@@ -23,7 +23,9 @@ def test_accepts_all_residues_including_rare_ones():
         ("MKT@", "@", 4, "Allowed"),
     ],
 )
-def test_rejects_bad_characters_naming_record_character_and_position(raw, character, position, advice):
+def test_rejects_bad_characters_naming_record_character_and_position(
+    raw, character, position, advice
+):
     with pytest.raises(InvalidSequenceError) as info:
         clean_sequence(raw, where="x.fasta, line 7, id 'P1'")
     message = str(info.value)

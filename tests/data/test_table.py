@@ -28,7 +28,9 @@ def test_tsv_with_named_columns_and_generated_ids(tmp_path):
 def test_missing_named_column_lists_the_columns(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("sequence,label\nMKT,a\n")
-    with pytest.raises(DataFormatError, match=r"no label column 'target'; the columns are \['sequence', 'label'\]"):
+    with pytest.raises(
+        DataFormatError, match=r"no label column 'target'; the columns are \['sequence', 'label'\]"
+    ):
         read_table(path, label_column="target")
 
 
@@ -42,7 +44,10 @@ def test_undetectable_sequence_column(tmp_path):
 def test_bad_sequence_names_file_row_and_id(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("id,sequence,label\na,MKT,x\nb,MK9T,y\n")
-    with pytest.raises(InvalidSequenceError, match=r"t.csv, row 2 \(line 3\), id 'b': invalid character '9' at position 3"):
+    with pytest.raises(
+        InvalidSequenceError,
+        match=r"t.csv, row 2 \(line 3\), id 'b': invalid character '9' at position 3",
+    ):
         read_table(path)
 
 
@@ -61,13 +66,19 @@ def test_wrong_field_count_and_bad_split_value_and_duplicate_id(tmp_path):
 
 def test_validation_flag_makes_validation_rows(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("sequence,target,set,validation\nMKT,1.0,train,\nGGG,2.0,train,True\nAAA,3.0,test,\n")
+    path.write_text(
+        "sequence,target,set,validation\nMKT,1.0,train,\nGGG,2.0,train,True\nAAA,3.0,test,\n"
+    )
     assert [r.split for r in read_table(path)] == ["train", "validation", "test"]
 
 
 def test_detect_columns_uses_the_single_leftover_column_as_label():
     columns = detect_columns(["Entry", "Sequence", "Subcellular location [CC]"])
-    assert (columns.id, columns.sequence, columns.label) == ("Entry", "Sequence", "Subcellular location [CC]")
+    assert (columns.id, columns.sequence, columns.label) == (
+        "Entry",
+        "Sequence",
+        "Subcellular location [CC]",
+    )
     assert detect_columns(["sequence", "a", "b"]).label is None  # ambiguous: no guess
 
 

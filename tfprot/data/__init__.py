@@ -4,7 +4,12 @@ Nothing here imports TensorFlow until a ``tf.data`` pipeline is built, nor trans
 tokenizer is loaded.
 """
 
-from tfprot.data.batching import Batching, make_tf_dataset, padded_fraction, plain_batches_padded_fraction
+from tfprot.data.batching import (
+    Batching,
+    make_tf_dataset,
+    padded_fraction,
+    plain_batches_padded_fraction,
+)
 from tfprot.data.dataset import EXAMPLES, ProteinDataset, example_path
 from tfprot.data.encoding import EncodedExamples, encode_records
 from tfprot.data.fasta import iter_fasta, read_fasta

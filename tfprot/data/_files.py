@@ -24,7 +24,7 @@ def open_text(path: str | os.PathLike) -> IO[str]:
     if path.is_dir():
         raise DataFormatError(f"{path}: is a folder, expected a file.")
     if path.suffix == ".gz":
-        handle = gzip.open(path, "rb")
+        handle = gzip.open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
         try:
             handle.peek(1)
         except OSError as error:

@@ -123,7 +123,9 @@ class Batching:
         bounds, length = [], _round_up(int(lengths.min()), self.length_multiple)
         while length < longest:
             bounds.append(length)
-            length = _round_up(max(length + 1, int(math.ceil(length * self.bucket_ratio))), self.length_multiple)
+            length = _round_up(
+                max(length + 1, math.ceil(length * self.bucket_ratio)), self.length_multiple
+            )
         bounds.append(longest)
         return tuple(bounds)
 
@@ -137,7 +139,7 @@ def make_tf_dataset(
     batching: Batching | None = None,
     *,
     shuffle: bool = False,
-    with_labels: bool = True,
+    with_labels: bool | None = None,
 ):
     """Build the ``tf.data.Dataset`` of batches for ``examples``.
 
@@ -147,7 +149,7 @@ def make_tf_dataset(
         batching: the batching configuration (default :class:`Batching`).
         shuffle: shuffle examples (seeded, a new order each epoch): use for training.
         with_labels: yield labels (and sample weights in static mode); ``False`` yields features
-            only, for prediction.
+            only, for prediction; ``None``: labels when the examples have them.
 
     Returns:
         A dataset of ``(features, labels)``, ``(features, labels, sample_weight)`` in static mode,
@@ -157,8 +159,10 @@ def make_tf_dataset(
 
     batching = batching or Batching()
     if with_labels and examples.labels is None:
-        raise DataFormatError("These examples were encoded without labels; encode them with a label encoder.")
-    with_labels = with_labels and examples.labels is not None
+        raise DataFormatError(
+            "These examples were encoded without labels; encode them with a label encoder."
+        )
+    with_labels = examples.labels is not None if with_labels is None else with_labels
     lengths = examples.lengths
     upper = batching.upper_lengths(lengths, examples.max_length)
     if lengths.max() > upper[-1]:
@@ -213,7 +217,9 @@ def make_tf_dataset(
             deterministic=True,
         )
     else:
-        dataset = dataset.map(_split_fn(with_labels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.map(
+            _split_fn(with_labels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
@@ -249,7 +255,9 @@ def _fill_batch_fn(upper, sizes, padding, with_labels: bool, token_labels: bool)
         missing = size - rows
 
         def pad_rows(tensor, value):
-            paddings = tf.concat([[[0, missing]], tf.zeros([tf.rank(tensor) - 1, 2], tf.int32)], axis=0)
+            paddings = tf.concat(
+                [[[0, missing]], tf.zeros([tf.rank(tensor) - 1, 2], tf.int32)], axis=0
+            )
             return tf.pad(tensor, paddings, constant_values=tf.cast(value, tensor.dtype))
 
         out = {key: pad_rows(batch[key], padding[key]) for key in batch}
@@ -257,7 +265,8 @@ def _fill_batch_fn(upper, sizes, padding, with_labels: bool, token_labels: bool)
         if single:  # one bucket: make the element_spec itself fully static
             out = {
                 key: tf.ensure_shape(
-                    value, [sizes[0], upper[0]] if key in per_token else [sizes[0], *value.shape[1:]]
+                    value,
+                    [sizes[0], upper[0]] if key in per_token else [sizes[0], *value.shape[1:]],
                 )
                 for key, value in out.items()
             }
@@ -273,8 +282,8 @@ def _fill_batch_fn(upper, sizes, padding, with_labels: bool, token_labels: bool)
 def _log_static_plan(lengths: np.ndarray, upper, sizes, drop: bool) -> None:
     bucket_of = np.searchsorted(np.asarray(upper), lengths)
     counts = np.bincount(bucket_of, minlength=len(upper))[: len(upper)]
-    partial = sum(int(c % s) for c, s in zip(counts, sizes))
-    shapes = ", ".join(f"{s}x{n}" for n, s in zip(upper, sizes))
+    partial = sum(int(c % s) for c, s in zip(counts, sizes, strict=False))
+    shapes = ", ".join(f"{s}x{n}" for n, s in zip(upper, sizes, strict=False))
     if drop:
         logger.warning(
             "Static shapes %s with remainder='drop': %d of %d examples fall into partial batches and "
@@ -287,7 +296,7 @@ def _log_static_plan(lengths: np.ndarray, upper, sizes, drop: bool) -> None:
         logger.info(
             "Static shapes %s: partial batches are filled with %d zero-weight rows per epoch.",
             shapes,
-            sum(int(-c % s) for c, s in zip(counts, sizes) if c % s),
+            sum(int(-c % s) for c, s in zip(counts, sizes, strict=False) if c % s),
         )
 
 
@@ -309,8 +318,8 @@ def plain_batches_padded_fraction(lengths: np.ndarray, batch_size: int = 8) -> f
     """Padding fraction of plain batches of ``batch_size`` in input order, each padded to its
     longest member (what ``prepare_tf_dataset(batch_size=8)`` of the reference notebook does).
 
-    >>> plain_batches_padded_fraction(np.array([2, 4, 4, 4]), batch_size=2)
-    0.25
+    >>> plain_batches_padded_fraction(np.array([2, 4, 4, 4]), batch_size=2)  # 2 pad slots of 16
+    0.125
     """
     lengths = np.asarray(lengths)
     total = 0

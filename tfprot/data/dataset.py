@@ -55,7 +55,9 @@ def example_path(name: str = "cytosol_membrane") -> Path:
     ['cytoplasmic.fasta.gz', 'plasma_membrane.fasta.gz']
     """
     if name not in EXAMPLES:
-        raise DataFormatError(f"Unknown bundled data set {name!r}. Expect one of {sorted(EXAMPLES)}.")
+        raise DataFormatError(
+            f"Unknown bundled data set {name!r}. Expect one of {sorted(EXAMPLES)}."
+        )
     return Path(str(resources.files("tfprot") / "data" / "bundled" / name))
 
 
@@ -106,12 +108,16 @@ class ProteinDataset:
             stratify_key=_stratify_key(self.task, separator),
         )
         if not self.splits["train"]:
-            raise DataFormatError(f"{name}: no training records; check the split column or fractions.")
+            raise DataFormatError(
+                f"{name}: no training records; check the split column or fractions."
+            )
         if label_encoder is not None and label_encoder.task is not self.task:
             raise LabelError(
                 f"{name}: the label encoder is for {label_encoder.task.value!r}, the task is {self.task.value!r}."
             )
-        self.label_encoder = label_encoder or LabelEncoder.fit(self.splits["train"], self.task, separator=separator)
+        self.label_encoder = label_encoder or LabelEncoder.fit(
+            self.splits["train"], self.task, separator=separator
+        )
         for split in SPLITS:  # every label is checked now, not mid-training
             for record in self.splits[split]:
                 self.label_encoder.encode(record)
@@ -159,7 +165,9 @@ class ProteinDataset:
             records = self.records(split)
             if not records:
                 raise DataFormatError(f"{self.name}: the {split!r} split is empty.")
-            self._encoded[key] = encode_records(records, tokenizer, self.label_encoder, max_length=max_length)
+            self._encoded[key] = encode_records(
+                records, tokenizer, self.label_encoder, max_length=max_length
+            )
         return self._encoded[key]
 
     def tf_dataset(
@@ -190,12 +198,18 @@ class ProteinDataset:
                 limit = min(limit, max(batching.bucket_lengths))
             max_length = limit
         examples = self.encode(split, tokenizer, max_length=max_length)
-        return make_tf_dataset(examples, batching, shuffle=split == "train" if shuffle is None else shuffle)
+        return make_tf_dataset(
+            examples, batching, shuffle=split == "train" if shuffle is None else shuffle
+        )
 
     # ---------------------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """Counts per split, class balance (or target statistics) and sequence lengths."""
-        out: dict[str, Any] = {"name": self.name, "task": self.task.value, "labels": list(self.label_encoder.classes)}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "task": self.task.value,
+            "labels": list(self.label_encoder.classes),
+        }
         for split in SPLITS:
             records = self.splits[split]
             lengths = np.array([len(r) for r in records]) if records else np.zeros(0)
@@ -222,13 +236,20 @@ class ProteinDataset:
             return {"mse": float(np.mean((np.array(targets) - mean) ** 2)), "prediction": mean}
         if self.task is Task.MULTILABEL:
             prior = np.mean(train, axis=0) >= 0.5
-            return {"exact_match": float(np.mean([(t > 0.5).tolist() == prior.tolist() for t in targets]))}
+            return {
+                "exact_match": float(
+                    np.mean([(t > 0.5).tolist() == prior.tolist() for t in targets])
+                )
+            }
         if self.task is Task.TOKEN:
             flat = np.concatenate(train)
             majority = np.bincount(flat[flat != IGNORE_INDEX]).argmax()
             test = np.concatenate(targets)
             test = test[test != IGNORE_INDEX]
-            return {"accuracy": float(np.mean(test == majority)), "prediction": self.label_encoder.decode(majority)}
+            return {
+                "accuracy": float(np.mean(test == majority)),
+                "prediction": self.label_encoder.decode(majority),
+            }
         majority = Counter(int(t) for t in train).most_common(1)[0][0]
         return {
             "accuracy": float(np.mean(np.array(targets) == majority)),
@@ -243,12 +264,12 @@ class ProteinDataset:
         if self.task is Task.TOKEN:
             flat = np.concatenate([encoder.encode(r) for r in records])
             counts = np.bincount(flat[flat != IGNORE_INDEX], minlength=len(encoder.classes))
-            return {name: int(c) for name, c in zip(encoder.classes, counts)} | {
+            return {name: int(c) for name, c in zip(encoder.classes, counts, strict=False)} | {
                 "ignored": int((flat == IGNORE_INDEX).sum())
             }
         if self.task is Task.MULTILABEL:
             counts = np.sum([encoder.encode(r) for r in records], axis=0)
-            return {name: int(c) for name, c in zip(encoder.classes, counts)}
+            return {name: int(c) for name, c in zip(encoder.classes, counts, strict=False)}
         counts = Counter(encoder.decode(encoder.encode(r)) for r in records)
         return {name: counts.get(name, 0) for name in encoder.classes}
 
@@ -268,7 +289,11 @@ def _stratify_key(task: Task, separator: str):
         return lambda record: str(record.label)
     if task is Task.MULTILABEL:
         # The label combination: keeps each combination's share; rare ones fall back to train.
-        return lambda record: record.label if isinstance(record.label, tuple) else tuple(
-            sorted(part.strip() for part in str(record.label).split(separator) if part.strip())
+        return lambda record: (
+            record.label
+            if isinstance(record.label, tuple)
+            else tuple(
+                sorted(part.strip() for part in str(record.label).split(separator) if part.strip())
+            )
         )
     return None

@@ -69,7 +69,9 @@ class EncodedExamples:
     @property
     def lengths(self) -> np.ndarray:
         """Token count of each example (special tokens included)."""
-        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.ids))
+        return np.fromiter(
+            (len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.ids)
+        )
 
 
 def encode_records(
@@ -105,7 +107,9 @@ def encode_records(
         if len(residues) > keep_residues:
             truncated += 1
             residues = residues[:keep_residues]
-        input_ids.append(np.concatenate([tokenizer.prefix, residues, tokenizer.suffix]).astype(np.int32))
+        input_ids.append(
+            np.concatenate([tokenizer.prefix, residues, tokenizer.suffix]).astype(np.int32)
+        )
         if label_encoder is None:
             continue
         target = label_encoder.encode(record)

@@ -49,7 +49,7 @@ def iter_fasta(path: str | os.PathLike) -> Iterator[FastaEntry]:
     with open_text(path) as handle:
         line_number = 0
         try:
-            for line_number, line in enumerate(handle, start=1):  # noqa: B007
+            for line_number, line in enumerate(handle, start=1):
                 line = line.strip()
                 if not line or line.startswith(";"):
                     continue
@@ -74,7 +74,9 @@ def iter_fasta(path: str | os.PathLike) -> Iterator[FastaEntry]:
         yield FastaEntry(header[0], header[1], "".join(body), name, header[2])
 
 
-def _parse_header(line: str, path: str, line_number: int, seen: dict[str, int]) -> tuple[str, str, int]:
+def _parse_header(
+    line: str, path: str, line_number: int, seen: dict[str, int]
+) -> tuple[str, str, int]:
     words = line[1:].split(maxsplit=1)
     if not words:
         raise DataFormatError(

@@ -83,7 +83,9 @@ def read_flip(
         if "TARGET" in keys:
             sequence = _sequence_for_target(entry, sequence_entries, sequences_path)
             records.append(
-                ProteinRecord(entry.id, sequence, label=keys["TARGET"], split=record_split, source=source)
+                ProteinRecord(
+                    entry.id, sequence, label=keys["TARGET"], split=record_split, source=source
+                )
             )
             continue
         if sequence_entries is None:
@@ -175,7 +177,9 @@ def _split_of(keys: dict[str, str], entry: FastaEntry) -> str | None:
     split = parse_split(keys["SET"], entry.where)
     if keys.get("VALIDATION", "False").strip().lower() == "true":
         if split != "train":
-            raise DataFormatError(f"{entry.where}: VALIDATION=True on a {split!r} entry; only train entries can be validation.")
+            raise DataFormatError(
+                f"{entry.where}: VALIDATION=True on a {split!r} entry; only train entries can be validation."
+            )
         split = "validation"
     return split
 

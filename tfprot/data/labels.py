@@ -71,10 +71,15 @@ def infer_task(records: Sequence[ProteinRecord], separator: str = ";") -> Task:
     """
     labelled = [r for r in records if r.label is not None or r.residue_labels is not None]
     if not labelled:
-        raise LabelError("No record has a label, so there is nothing to learn; give labels or a task.")
+        raise LabelError(
+            "No record has a label, so there is nothing to learn; give labels or a task."
+        )
     if any(r.residue_labels is not None for r in labelled):
         task = Task.TOKEN
-    elif any(isinstance(r.label, tuple) or (isinstance(r.label, str) and separator in r.label) for r in labelled):
+    elif any(
+        isinstance(r.label, tuple) or (isinstance(r.label, str) and separator in r.label)
+        for r in labelled
+    ):
         task = Task.MULTILABEL
     else:
         numbers = [_as_float(r.label) for r in labelled]
@@ -112,7 +117,11 @@ class LabelEncoder:
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", Task.parse(self.task))
         object.__setattr__(self, "classes", tuple(self.classes))
-        if self.task is not Task.REGRESSION and len(self.classes) < 2 and self.task is not Task.MULTILABEL:
+        if (
+            self.task is not Task.REGRESSION
+            and len(self.classes) < 2
+            and self.task is not Task.MULTILABEL
+        ):
             raise LabelError(
                 f"A {self.task.value} task needs at least two classes, got {list(self.classes)}. "
                 "Check the label column, or use a regression task for numbers."
@@ -141,7 +150,9 @@ class LabelEncoder:
             if task is Task.TOKEN:
                 labels = _residue_labels(record)
                 names.update(
-                    label for label, keep in zip(labels, record.mask or _always(labels)) if keep
+                    label
+                    for label, keep in zip(labels, record.mask or _always(labels), strict=False)
+                    if keep
                 )
             else:
                 names.update(_sequence_labels(record, task, separator))
@@ -176,7 +187,9 @@ class LabelEncoder:
         if self.task is Task.TOKEN:
             labels = np.asarray(list(_residue_labels(record)), dtype=str)
             names, inverse = np.unique(labels, return_inverse=True)
-            keep = np.ones(len(labels), bool) if record.mask is None else np.asarray(record.mask, bool)
+            keep = (
+                np.ones(len(labels), bool) if record.mask is None else np.asarray(record.mask, bool)
+            )
             lookup = np.full(len(names), IGNORE_INDEX, dtype=np.int32)
             for k, name in enumerate(names):
                 index = self._index.get(str(name))  # type: ignore[attr-defined]
@@ -218,7 +231,9 @@ class LabelEncoder:
         """>>> LabelEncoder.from_dict(LabelEncoder("token", ("C", "E", "H")).to_dict()).classes
         ('C', 'E', 'H')
         """
-        return cls(Task.parse(data["task"]), tuple(data.get("classes", ())), data.get("separator", ";"))
+        return cls(
+            Task.parse(data["task"]), tuple(data.get("classes", ())), data.get("separator", ";")
+        )
 
 
 def _always(labels) -> tuple[bool, ...]:
@@ -227,14 +242,18 @@ def _always(labels) -> tuple[bool, ...]:
 
 def _residue_labels(record: ProteinRecord):
     if record.residue_labels is None:
-        raise LabelError(f"{record.where}: no per-residue labels, but the task is token classification.")
+        raise LabelError(
+            f"{record.where}: no per-residue labels, but the task is token classification."
+        )
     return record.residue_labels
 
 
 def _sequence_labels(record: ProteinRecord, task: Task, separator: str) -> tuple[str, ...]:
     label = record.label
     if label is None:
-        raise LabelError(f"{record.where}: no label. Every training and evaluation record needs one.")
+        raise LabelError(
+            f"{record.where}: no label. Every training and evaluation record needs one."
+        )
     if isinstance(label, tuple):
         names = tuple(str(name).strip() for name in label)
     elif task is Task.MULTILABEL:

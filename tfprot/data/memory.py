@@ -44,7 +44,9 @@ def from_lists(
         InvalidSequenceError: a bad sequence, naming its position in the list and id.
     """
     if isinstance(sequences, str):
-        raise DataFormatError(f"{name}: expected a list of sequences, got one string; wrap it in [...].")
+        raise DataFormatError(
+            f"{name}: expected a list of sequences, got one string; wrap it in [...]."
+        )
     count = len(sequences)
     if count == 0:
         raise DataFormatError(f"{name}: no sequences.")
@@ -112,27 +114,50 @@ def from_hf_dataset(
             split = parse_split(str(key), f"DatasetDict key {key!r}")
             records.extend(
                 _from_one_dataset(
-                    part, split, f"<dataset[{key!r}]>", sequence_column, label_column, id_column,
-                    None, residue_label_column, mask_column,
+                    part,
+                    split,
+                    f"<dataset[{key!r}]>",
+                    sequence_column,
+                    label_column,
+                    id_column,
+                    None,
+                    residue_label_column,
+                    mask_column,
                 )
             )
         _check_unique(records)
         return records
     records = _from_one_dataset(
-        dataset, None, "<dataset>", sequence_column, label_column, id_column, split_column,
-        residue_label_column, mask_column,
+        dataset,
+        None,
+        "<dataset>",
+        sequence_column,
+        label_column,
+        id_column,
+        split_column,
+        residue_label_column,
+        mask_column,
     )
     _check_unique(records)
     return records
 
 
 def _from_one_dataset(
-    dataset, split, name, sequence_column, label_column, id_column, split_column,
-    residue_label_column, mask_column,
+    dataset,
+    split,
+    name,
+    sequence_column,
+    label_column,
+    id_column,
+    split_column,
+    residue_label_column,
+    mask_column,
 ) -> list[ProteinRecord]:
     column_names = list(getattr(dataset, "column_names", []) or [])
     if not column_names:
-        raise DataFormatError(f"{name}: expected a datasets.Dataset with named columns, got {type(dataset).__name__}.")
+        raise DataFormatError(
+            f"{name}: expected a datasets.Dataset with named columns, got {type(dataset).__name__}."
+        )
     special = {residue_label_column, mask_column} - {None}
     columns = detect_columns(
         [c for c in column_names if c not in special],
@@ -143,20 +168,26 @@ def _from_one_dataset(
         where=name,
     )
     if residue_label_column and label_column is None:
-        columns = type(columns)(columns.sequence, None, columns.id, columns.split, columns.validation)
+        columns = type(columns)(
+            columns.sequence, None, columns.id, columns.split, columns.validation
+        )
     for column in special:
         if column not in column_names:
             raise DataFormatError(f"{name}: no column {column!r}; the columns are {column_names}.")
     features = getattr(dataset, "features", {}) or {}
     labels = _decoded(dataset, columns.label, features) if columns.label else None
-    residue_labels = _decoded(dataset, residue_label_column, features) if residue_label_column else None
+    residue_labels = (
+        _decoded(dataset, residue_label_column, features) if residue_label_column else None
+    )
     splits = list(dataset[columns.split]) if columns.split else None
     if split is not None:
         splits = [split] * len(dataset)
     return from_lists(
         list(dataset[columns.sequence]),
         labels,
-        ids=[str(i) for i in dataset[columns.id]] if columns.id else [f"{name.strip('<>')}:{i}" for i in range(len(dataset))],
+        ids=[str(i) for i in dataset[columns.id]]
+        if columns.id
+        else [f"{name.strip('<>')}:{i}" for i in range(len(dataset))],
         residue_labels=residue_labels,
         masks=list(dataset[mask_column]) if mask_column else None,
         splits=splits,
@@ -210,4 +241,3 @@ def _check_unique(records: list[ProteinRecord]) -> None:
         if record.id in seen:
             raise DataFormatError(f"{record.where}: duplicate id (also {seen[record.id].where}).")
         seen[record.id] = record
-

@@ -44,7 +44,10 @@ def detect_format(path: str | os.PathLike) -> str:
         raise DataFileNotFoundError(f"{path}: no such file or folder.")
     name = path.name.lower().removesuffix(".gz")
     if path.is_dir():
-        if any((path / f"{SEQUENCES_FILE}{suffix}").exists() for suffix in (".fasta", ".fasta.gz", ".fa")):
+        if any(
+            (path / f"{SEQUENCES_FILE}{suffix}").exists()
+            for suffix in (".fasta", ".fasta.gz", ".fa")
+        ):
             return "flip"
         return "fasta-dir"
     if name.endswith(_TABLE_SUFFIXES):
@@ -57,7 +60,9 @@ def detect_format(path: str | os.PathLike) -> str:
     )
 
 
-def read_records(path: str | os.PathLike, format: str = "auto", **options: Any) -> list[ProteinRecord]:
+def read_records(
+    path: str | os.PathLike, format: str = "auto", **options: Any
+) -> list[ProteinRecord]:
     """Read labelled (or unlabelled) protein records from a file or folder.
 
     Args:
@@ -91,12 +96,16 @@ def read_records(path: str | os.PathLike, format: str = "auto", **options: Any) 
         return readers[chosen](path, **options)
     except TypeError as error:
         if "unexpected keyword" in str(error):
-            raise DataFormatError(f"{path}: option not understood by the {chosen} reader ({error}).") from error
+            raise DataFormatError(
+                f"{path}: option not understood by the {chosen} reader ({error})."
+            ) from error
         raise
 
 
 def _read_flip_any(path: str | os.PathLike, **options: Any) -> list[ProteinRecord]:
     """FLIP folders/FASTA splits, and FLIP CSV splits (``sequence,target,set,validation``)."""
-    if Path(path).is_file() and Path(path).name.lower().removesuffix(".gz").endswith(_TABLE_SUFFIXES):
+    if Path(path).is_file() and Path(path).name.lower().removesuffix(".gz").endswith(
+        _TABLE_SUFFIXES
+    ):
         return read_table(path, **options)
     return read_flip(path, **options)

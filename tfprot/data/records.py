@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from tfprot.errors import DataFormatError
 
@@ -18,7 +17,7 @@ __all__ = ["SPLITS", "Label", "ProteinRecord", "Source"]
 SPLITS = ("train", "validation", "test")
 """The split names tfprot uses, in this order."""
 
-Label = Union[str, float, tuple[str, ...]]
+Label = str | float | tuple[str, ...]
 """A sequence-level label as read: a class name, a ';'-joined class list, or a number."""
 
 

@@ -95,7 +95,9 @@ def _advice(character: str) -> str:
     if character == "*":
         return f"A stop codon '*' may only end a sequence. Allowed: {allowed}."
     if character.isdigit():
-        return f"Numbers are not residues (a numbered or GenBank-style sequence?). Allowed: {allowed}."
+        return (
+            f"Numbers are not residues (a numbered or GenBank-style sequence?). Allowed: {allowed}."
+        )
     return f"Allowed: {allowed}; replace unknown residues by X."
 
 

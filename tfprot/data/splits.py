@@ -55,7 +55,9 @@ def split_records(
         The three splits, each in the records' input order.
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise DataFormatError(f"fractions must be three shares (train, validation, test) summing to 1, got {fractions}.")
+        raise DataFormatError(
+            f"fractions must be three shares (train, validation, test) summing to 1, got {fractions}."
+        )
     if not 0 <= validation_fraction < 1:
         raise DataFormatError(f"validation_fraction must be in [0, 1), got {validation_fraction}.")
     if not records:
@@ -70,7 +72,12 @@ def split_records(
     if with_split:
         parts = {name: [r for r in records if r.split == name] for name in SPLITS}
         if not parts["validation"] and validation_fraction > 0 and parts["train"]:
-            moved = _assign(parts["train"], (1 - validation_fraction, validation_fraction, 0.0), seed, stratify_key)
+            moved = _assign(
+                parts["train"],
+                (1 - validation_fraction, validation_fraction, 0.0),
+                seed,
+                stratify_key,
+            )
             parts["train"], parts["validation"] = moved["train"], moved["validation"]
             logger.info(
                 "The data has no validation split: %d of %d training records (seed %d) form one.",
@@ -105,7 +112,7 @@ def _assign(
         order = rng.permutation(len(members))
         counts = _counts(len(members), fractions)
         start = 0
-        for name, count in zip(SPLITS, counts):
+        for name, count in zip(SPLITS, counts, strict=False):
             for position in order[start : start + count]:
                 chosen[members[position]] = name
             start += count
@@ -118,8 +125,8 @@ def _assign(
 
 def _counts(size: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
     """Split ``size`` items by ``fractions``; training keeps at least one item."""
-    validation = int(round(size * fractions[1]))
-    test = int(round(size * fractions[2]))
+    validation = round(size * fractions[1])
+    test = round(size * fractions[2])
     while validation + test >= size and (validation or test):
         if test >= validation and test:
             test -= 1

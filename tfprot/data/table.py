@@ -133,7 +133,9 @@ def _parse_flag(value: str, where: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise DataFormatError(f"{where}: expected True/False (or empty) in the validation column, got {value!r}.")
+    raise DataFormatError(
+        f"{where}: expected True/False (or empty) in the validation column, got {value!r}."
+    )
 
 
 def read_table(
@@ -188,7 +190,7 @@ def read_table(
     seen_ids: dict[str, int] = {}
     row_number = 0
     try:
-        for row_number, row in enumerate(reader, start=1):  # noqa: B007
+        for row_number, row in enumerate(reader, start=1):
             if not any(cell.strip() for cell in row):
                 continue
             source = Source(name, line=reader.line_num, row=row_number)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from tfprot._hub import load_checkpoint
-from tfprot.data.sequences import RESIDUES
+from tfprot.data.sequences import RESIDUES, STANDARD_RESIDUES
 from tfprot.errors import CheckpointError, DataFormatError
 from tfprot.presets import resolve_preset
 
@@ -70,11 +70,15 @@ class ProteinTokenizer:
     ) -> None:
         self.tokenizer = tokenizer
         self.spaced = self._detect_spaced() if spaced is None else bool(spaced)
-        self.rare_residues_to_x = self.spaced if rare_residues_to_x is None else bool(rare_residues_to_x)
+        self.rare_residues_to_x = (
+            self.spaced if rare_residues_to_x is None else bool(rare_residues_to_x)
+        )
         model_max = getattr(tokenizer, "model_max_length", None) or 0
         self.max_length = int(max_length or (model_max if 0 < model_max < 1_000_000 else 1024))
         if self.pad_id is None:
-            raise CheckpointError(f"{type(tokenizer).__name__} has no padding token; tfprot needs one to batch.")
+            raise CheckpointError(
+                f"{type(tokenizer).__name__} has no padding token; tfprot needs one to batch."
+            )
         self._table, self.prefix, self.suffix = self._build_table()
         if self.max_length <= len(self.prefix) + len(self.suffix):
             raise DataFormatError(f"max_length {self.max_length} leaves no room for residues.")
@@ -159,7 +163,9 @@ class ProteinTokenizer:
         ids = self._table[codes]
         if (ids < 0).any():
             bad = sequence[int(np.argmax(ids < 0))]
-            raise DataFormatError(f"residue {bad!r} has no token; validate sequences with clean_sequence first.")
+            raise DataFormatError(
+                f"residue {bad!r} has no token; validate sequences with clean_sequence first."
+            )
         if not add_special_tokens:
             return ids
         return np.concatenate([self.prefix, ids, self.suffix]).astype(np.int32)
@@ -186,7 +192,7 @@ class ProteinTokenizer:
         if any(len(ids) != 1 for ids in single):
             raise CheckpointError(
                 f"{type(self.tokenizer).__name__} does not tokenize single residues to one token "
-                f"each ({dict(zip('ACDE', single))}); tfprot needs a per-residue protein tokenizer."
+                f"each ({dict(zip('ACDE', single, strict=False))}); tfprot needs a per-residue protein tokenizer."
             )
         expected = [ids[0] for ids in single]
         if self._ids("ACDE") == expected:
@@ -211,6 +217,13 @@ class ProteinTokenizer:
             table[ord(residue)] = ids[0]
             if ids[0] == self.tokenizer.unk_token_id:
                 unknown.append(residue)
+        standard_unknown = [r for r in unknown if r in STANDARD_RESIDUES]
+        if standard_unknown:
+            raise CheckpointError(
+                f"{type(self.tokenizer).__name__} has no token for the standard residues "
+                f"{''.join(standard_unknown)} (does it lower-case its input?); it is not a protein "
+                "tokenizer tfprot can use."
+            )
         if unknown:
             logger.warning(
                 "%s has no token for residues %s; they are encoded as the unknown token.",
@@ -223,7 +236,9 @@ class ProteinTokenizer:
         suffix = np.array(with_special[at + 1 :], dtype=np.int32)
         # The table must reproduce the tokenizer itself on a long, varied sequence.
         expected = self._ids(self.text(_PROBE), special=True)
-        got = np.concatenate([prefix, table[np.frombuffer(_PROBE.encode(), np.uint8)], suffix]).tolist()
+        got = np.concatenate(
+            [prefix, table[np.frombuffer(_PROBE.encode(), np.uint8)], suffix]
+        ).tolist()
         if got != expected:
             raise CheckpointError(
                 f"{type(self.tokenizer).__name__} does not encode a protein as one token per residue "

@@ -1,0 +1,30 @@
+# make demo : create .venv if missing, install tfprot, run the offline demo on the bundled data
+# make test : create .venv if missing, install tfprot with its test extras, run every test
+# make lint : ruff
+
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.tfprot-installed
+
+.PHONY: demo test lint clean
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch 2.13.0 is a CPU build on this machine's local wheel disk; an unpinned torch pulls several GB.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[fold,test,dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tfprot demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,7 @@
+"""``python -m tfprot`` is the ``tfprot`` command."""
+
+import sys
+
+from tfprot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,100 @@
+"""The ``tfprot`` command line: ``tfprot <command> [options]``.
+
+Each command is a module with ``create_parser()``, ``run(args)`` and ``main(argv)``. Errors that
+tfprot raises on purpose end the command with a one-line message and exit code 2 (the traceback
+only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from tfprot.errors import TfprotError
+
+COMMANDS = {
+    "demo": "tfprot.cli.demo",
+}
+
+
+def setup_logging(debug: bool = False) -> None:
+    """Logging for the command line: tfprot's INFO messages, TensorFlow's C++ chatter off."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",
+        stream=sys.stderr,
+    )
+    if not debug:
+        for noisy in ("tensorflow", "absl", "h5py", "transformers", "urllib3", "matplotlib"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and initialise its devices with C++ stderr muted.
+
+    TensorFlow's CUDA build prints lines such as "Could not find cuda drivers" and "failed call to
+    cuInit" on machines without a GPU before its logging can be configured; the command line hides
+    them unless ``--debug`` is given. Python exceptions are not affected.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    stream = 2  # the process's stderr, where the C++ code writes (sys.stderr may be replaced)
+    saved = os.dup(stream)
+    null = os.open(os.devnull, os.O_WRONLY)
+    sys.stderr.flush()
+    os.dup2(null, stream)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, stream)
+        os.close(saved)
+        os.close(null)
+
+
+def run_command(run, args: argparse.Namespace) -> int:
+    """Run a command's ``run(args)``; turn tfprot errors into a one-line message and exit 2."""
+    debug = getattr(args, "debug", False)
+    setup_logging(debug)
+    if not debug:
+        import_tensorflow_quietly()
+    try:
+        return int(run(args) or 0)
+    except TfprotError as error:
+        if getattr(args, "debug", False):
+            raise
+        print(f"tfprot: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tfprot: interrupted", file=sys.stderr)
+        return 130
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def create_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tfprot",
+        description="Fine-tune protein language models with TensorFlow/Keras.",
+        epilog="Run 'tfprot COMMAND --help' for a command's options and an example.",
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tfprot`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        create_parser().parse_args(argv[:1] or ["--help"])
+    module = importlib.import_module(COMMANDS[argv[0]])
+    return module.main(argv[1:])
