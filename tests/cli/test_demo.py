@@ -20,7 +20,9 @@ def test_demo_through_main(capsys):
 def test_demo_as_a_subprocess_exits_0_and_hides_tensorflow_noise():
     script = Path(sys.executable).with_name("tfprot")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "tfprot"]
-    result = subprocess.run(command + ["demo"], capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    result = subprocess.run(
+        [*command, "demo"], capture_output=True, text=True, timeout=600, env=dict(os.environ)
+    )
     assert result.returncode == 0, result.stderr
     assert "tfprot demo (offline)" in result.stdout
     assert "cuInit" not in result.stderr and "cuda drivers" not in result.stderr

@@ -108,50 +108,40 @@ def from_hf_dataset(
     >>> [(r.sequence, r.label) for r in from_hf_dataset(ds)]
     [('MKTAY', 'membrane'), ('GGSW', 'cytosol')]
     """
-    if isinstance(dataset, Mapping):
-        records: list[ProteinRecord] = []
-        for key, part in dataset.items():
-            split = parse_split(str(key), f"DatasetDict key {key!r}")
-            records.extend(
-                _from_one_dataset(
-                    part,
-                    split,
-                    f"<dataset[{key!r}]>",
-                    sequence_column,
-                    label_column,
-                    id_column,
-                    None,
-                    residue_label_column,
-                    mask_column,
-                )
-            )
-        _check_unique(records)
-        return records
-    records = _from_one_dataset(
-        dataset,
-        None,
-        "<dataset>",
-        sequence_column,
-        label_column,
-        id_column,
-        split_column,
-        residue_label_column,
-        mask_column,
-    )
+    columns = {
+        "sequence_column": sequence_column,
+        "label_column": label_column,
+        "id_column": id_column,
+        "residue_label_column": residue_label_column,
+        "mask_column": mask_column,
+    }
+    if isinstance(dataset, Mapping):  # a DatasetDict: its keys are the splits
+        parts = [
+            (part, parse_split(str(key), f"DatasetDict key {key!r}"), f"<dataset[{key!r}]>", None)
+            for key, part in dataset.items()
+        ]
+    else:
+        parts = [(dataset, None, "<dataset>", split_column)]
+    records = [
+        record
+        for part, split, name, split_col in parts
+        for record in _from_one_dataset(part, split, name, split_column=split_col, **columns)
+    ]
     _check_unique(records)
     return records
 
 
 def _from_one_dataset(
     dataset,
-    split,
-    name,
-    sequence_column,
-    label_column,
-    id_column,
-    split_column,
-    residue_label_column,
-    mask_column,
+    split: str | None,
+    name: str,
+    *,
+    sequence_column: str | None,
+    label_column: str | None,
+    id_column: str | None,
+    split_column: str | None,
+    residue_label_column: str | None,
+    mask_column: str | None,
 ) -> list[ProteinRecord]:
     column_names = list(getattr(dataset, "column_names", []) or [])
     if not column_names:
