@@ -43,28 +43,61 @@ from tfprot.presets import PRESETS  # noqa: E402
 
 __version__ = "0.1.0"
 
+# The model API needs TensorFlow; it loads on first use so that ``import tfprot`` stays light.
+_LAZY_MODELS = (
+    "Embeddings",
+    "Prediction",
+    "ProteinModel",
+    "embed",
+    "load_model",
+    "sequence_classifier",
+    "sequence_regressor",
+    "token_classifier",
+)
+
+
+def __getattr__(name: str):
+    if name in _LAZY_MODELS:
+        import tfprot.models
+
+        return getattr(tfprot.models, name)
+    raise AttributeError(f"module 'tfprot' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
 __all__ = [
     "PRESETS",
     "Batching",
     "CheckpointError",
     "DataFileNotFoundError",
     "DataFormatError",
+    "Embeddings",
     "InvalidSequenceError",
     "LabelEncoder",
     "LabelError",
     "MissingDependencyError",
+    "Prediction",
     "ProteinDataset",
+    "ProteinModel",
     "ProteinRecord",
     "ProteinTokenizer",
     "Task",
     "TfprotError",
     "__version__",
     "clean_sequence",
+    "embed",
     "from_hf_dataset",
     "from_lists",
+    "load_model",
     "read_fasta",
     "read_fasta_dir",
     "read_flip",
     "read_records",
     "read_table",
+    "sequence_classifier",
+    "sequence_regressor",
+    "token_classifier",
 ]

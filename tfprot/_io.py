@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_path", "open_atomic", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["atomic_folder", "atomic_path", "open_atomic", "write_bytes_atomic", "write_text_atomic"]
 
 
 @contextlib.contextmanager
@@ -62,3 +62,33 @@ def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with open_atomic(target, "wb") as handle:
         handle.write(data)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``target``; on success it replaces ``target``.
+
+    An existing ``target`` is moved aside first and removed only once the new one is in place,
+    so a crash leaves either the old or the new folder, never a half-written one.
+    """
+    import shutil
+    import uuid
+
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a folder; choose another output path.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+    staging.mkdir()
+    try:
+        yield staging
+        if target.exists():
+            old = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.old"
+            os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

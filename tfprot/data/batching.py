@@ -32,7 +32,14 @@ from tfprot.data.encoding import EncodedExamples
 from tfprot.data.labels import IGNORE_INDEX, Task
 from tfprot.errors import DataFormatError
 
-__all__ = ["Batching", "make_tf_dataset", "padded_fraction", "plain_batches_padded_fraction"]
+__all__ = [
+    "Batching",
+    "length_sorted_batches",
+    "make_tf_dataset",
+    "pad_batch",
+    "padded_fraction",
+    "plain_batches_padded_fraction",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -327,3 +334,46 @@ def plain_batches_padded_fraction(lengths: np.ndarray, batch_size: int = 8) -> f
         chunk = lengths[start : start + batch_size]
         total += int(chunk.max()) * len(chunk)
     return 1.0 - float(lengths.sum()) / total if total else 0.0
+
+
+def length_sorted_batches(
+    lengths: np.ndarray, batch_tokens: int, max_batch_size: int | None = None
+) -> list[np.ndarray]:
+    """Indices of examples grouped for inference: sorted by length, each group filled while
+    ``group size × its longest length <= batch_tokens`` (fair-esm's ``get_batch_indices``).
+
+    An example longer than ``batch_tokens`` forms a group of its own.
+
+    >>> [b.tolist() for b in length_sorted_batches(np.array([5, 2, 9, 3]), batch_tokens=10)]
+    [[1, 3], [0], [2]]
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, current, longest = [], [], 0
+    for index in order:
+        length = int(lengths[index])
+        grown = max(longest, length)
+        full = max_batch_size is not None and len(current) >= max_batch_size
+        if current and (grown * (len(current) + 1) > batch_tokens or full):
+            batches.append(np.array(current))
+            current, grown = [], length
+        current.append(int(index))
+        longest = grown
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def pad_batch(input_ids, indices: np.ndarray, pad_id: int) -> dict[str, np.ndarray]:
+    """``input_ids`` and ``attention_mask`` (int32 ``[len(indices), longest]``) of some examples.
+
+    >>> pad_batch([np.array([0, 5, 2]), np.array([0, 2])], np.array([1, 0]), pad_id=1)["input_ids"].tolist()
+    [[0, 2, 1], [0, 5, 2]]
+    """
+    longest = max(len(input_ids[i]) for i in indices)
+    ids = np.full((len(indices), longest), pad_id, dtype=np.int32)
+    mask = np.zeros((len(indices), longest), dtype=np.int32)
+    for row, index in enumerate(indices):
+        length = len(input_ids[index])
+        ids[row, :length] = input_ids[index]
+        mask[row, :length] = 1
+    return {"input_ids": ids, "attention_mask": mask}

@@ -22,7 +22,7 @@ from tfprot.data.records import ProteinRecord
 from tfprot.data.table import read_table
 from tfprot.errors import DataFileNotFoundError, DataFormatError
 
-__all__ = ["FORMATS", "detect_format", "read_records"]
+__all__ = ["FORMATS", "as_records", "detect_format", "read_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +109,34 @@ def _read_flip_any(path: str | os.PathLike, **options: Any) -> list[ProteinRecor
     ):
         return read_table(path, **options)
     return read_flip(path, **options)
+
+
+def as_records(inputs: Any) -> list[ProteinRecord]:
+    """Records from whatever a user passes to predict or embed.
+
+    Accepts a path (FASTA, table, folder: read with :func:`read_records`), a list of sequence
+    strings (ids ``seq0``, ``seq1``...), a single sequence string, or a list of
+    :class:`ProteinRecord`.
+
+    >>> [r.id for r in as_records(["MKT", "GGS"])]
+    ['seq0', 'seq1']
+    """
+    from tfprot.data.memory import from_lists
+
+    if isinstance(inputs, (str, os.PathLike)):
+        if Path(inputs).exists():
+            return read_records(inputs)
+        text = str(inputs)
+        if os.sep in text or text.lower().endswith((".fasta", ".fa", ".csv", ".tsv", ".gz")):
+            raise DataFileNotFoundError(f"{text}: no such file or folder.")
+        return from_lists([text])
+    items = list(inputs)
+    if not items:
+        raise DataFormatError("No sequences given: the input is empty.")
+    if all(isinstance(item, ProteinRecord) for item in items):
+        return items
+    if all(isinstance(item, str) for item in items):
+        return from_lists(items)
+    raise DataFormatError(
+        f"Expected a path, sequence strings or ProteinRecords, got {type(items[0]).__name__} items."
+    )

@@ -1,0 +1,121 @@
+"""The default optimiser: AdamW with linear warm-up and linear decay, and gradient clipping.
+
+Weight decay is not applied to biases and LayerNorm parameters (as in BERT and ESM fine-tuning).
+The number of training steps is usually unknown when a model is built; the schedule then learns
+it from ``fit`` (steps per epoch × epochs) through :class:`ScheduleSteps`, a callback that
+:class:`tfprot.models.ProteinModel` adds on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tensorflow as tf
+
+from tfprot._keras import keras
+
+__all__ = ["ScheduleSteps", "WarmupLinearDecay", "default_learning_rate", "make_optimizer"]
+
+logger = logging.getLogger(__name__)
+_keras = keras()
+
+NO_DECAY = ("bias", "LayerNorm", "layer_norm", "layernorm", "beta", "gamma")
+"""Variable-name fragments excluded from weight decay."""
+
+
+@_keras.utils.register_keras_serializable(package="tfprot")
+class WarmupLinearDecay(_keras.optimizers.schedules.LearningRateSchedule):
+    """Rises linearly from 0 to ``peak`` over the warm-up, then falls linearly to ``end_fraction ×
+    peak`` at ``total_steps``. With ``total_steps`` unset (0) it stays at ``peak`` after warm-up
+    until :class:`ScheduleSteps` (or :meth:`set_total_steps`) sets it.
+
+    >>> schedule = WarmupLinearDecay(1e-3, total_steps=100, warmup_fraction=0.1)
+    >>> [round(float(schedule(step)), 6) for step in (0, 5, 10, 55, 100)]
+    [0.0, 0.0005, 0.001, 0.0005, 0.0]
+    """
+
+    def __init__(
+        self,
+        peak: float,
+        total_steps: int = 0,
+        warmup_fraction: float = 0.06,
+        end_fraction: float = 0.0,
+    ):
+        self.peak = float(peak)
+        self.warmup_fraction = float(warmup_fraction)
+        self.end_fraction = float(end_fraction)
+        self.total_steps = tf.Variable(
+            int(total_steps), trainable=False, dtype=tf.int64, name="total_steps"
+        )
+
+    def set_total_steps(self, steps: int) -> None:
+        self.total_steps.assign(int(steps))
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        total = tf.cast(self.total_steps, tf.float32)
+        warmup = tf.maximum(tf.math.ceil(total * self.warmup_fraction), 1.0)
+        rising = self.peak * step / warmup
+        progress = tf.clip_by_value((step - warmup) / tf.maximum(total - warmup, 1.0), 0.0, 1.0)
+        falling = self.peak * (1.0 - (1.0 - self.end_fraction) * progress)
+        scheduled = tf.where(step < warmup, rising, falling)
+        return tf.where(total > 0, scheduled, tf.constant(self.peak))
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "total_steps": int(self.total_steps.numpy()),
+            "warmup_fraction": self.warmup_fraction,
+            "end_fraction": self.end_fraction,
+        }
+
+
+class ScheduleSteps(_keras.callbacks.Callback):
+    """Sets an unset :class:`WarmupLinearDecay` to the length of the ``fit`` about to run."""
+
+    def __init__(self, schedule: WarmupLinearDecay):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_train_begin(self, logs=None):
+        if int(self.schedule.total_steps.numpy()) > 0:
+            return
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if steps and epochs:
+            self.schedule.set_total_steps(steps * epochs)
+            logger.info(
+                "Learning rate: warm-up over %d steps to %.2g, linear decay to step %d.",
+                max(1, round(steps * epochs * self.schedule.warmup_fraction)),
+                self.schedule.peak,
+                steps * epochs,
+            )
+        else:
+            logger.warning(
+                "The number of training steps is unknown, so the learning rate stays at %.2g after "
+                "warm-up; pass steps_per_epoch to fit, or total_steps to the factory.",
+                self.schedule.peak,
+            )
+
+
+def default_learning_rate(pretrained: bool) -> float:
+    """5e-5 to fine-tune pretrained weights; 1e-3 for randomly initialised presets."""
+    return 5e-5 if pretrained else 1e-3
+
+
+def make_optimizer(
+    learning_rate: float,
+    *,
+    weight_decay: float = 0.01,
+    warmup_fraction: float = 0.06,
+    total_steps: int = 0,
+    clipnorm: float | None = 1.0,
+):
+    """AdamW on a :class:`WarmupLinearDecay` schedule, with global-norm clipping."""
+    schedule = WarmupLinearDecay(
+        learning_rate, total_steps=total_steps, warmup_fraction=warmup_fraction
+    )
+    optimizer = _keras.optimizers.AdamW(
+        learning_rate=schedule, weight_decay=weight_decay, global_clipnorm=clipnorm, epsilon=1e-8
+    )
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY))
+    return optimizer
