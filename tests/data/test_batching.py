@@ -206,3 +206,25 @@ def test_transformers_tf_models_fit_on_these_datasets(task, secondary, membrane,
     dataset = data.tf_dataset("test", esm_tokenizer, batch_tokens=2048, max_length=256).take(3)
     history = model.fit(dataset, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"batch_tokens": 4096},
+        {"batch_tokens": 4096, "static_shapes": True},
+        {"batch_tokens": 4096, "static_shapes": True, "remainder": "drop"},
+        {"batch_tokens": 2048, "max_batch_size": 5},
+    ],
+    ids=["bucketed", "static-pad", "static-drop", "capped"],
+)
+def test_declared_cardinality_is_the_number_of_batches_every_epoch(
+    membrane, esm_tokenizer, options
+):
+    # Keras reads the epoch length from the cardinality (progress bar, learning-rate schedule);
+    # bucketing hides it, so the pipeline declares it: it must match every shuffled epoch.
+    dataset = membrane.tf_dataset("train", esm_tokenizer, shuffle=True, **options)
+    declared = int(dataset.cardinality())
+    assert declared > 0
+    for _ in range(2):
+        assert sum(1 for _ in dataset) == declared

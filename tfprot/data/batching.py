@@ -34,6 +34,7 @@ from tfprot.errors import DataFormatError
 
 __all__ = [
     "Batching",
+    "count_batches",
     "length_sorted_batches",
     "make_tf_dataset",
     "pad_batch",
@@ -227,7 +228,36 @@ def make_tf_dataset(
         dataset = dataset.map(
             _split_fn(with_labels), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
         )
+    # Bucketing hides the number of batches from tf.data; Keras needs it for the epoch length
+    # (progress bar, learning-rate schedule, distribution), and it does not depend on the order.
+    batches = count_batches(lengths, upper, sizes, drop_remainder=drop)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def count_batches(
+    lengths: np.ndarray,
+    upper_lengths: tuple[int, ...],
+    batch_sizes: tuple[int, ...],
+    *,
+    drop_remainder: bool = False,
+) -> int:
+    """Number of batches in one epoch of bucketed batching, whatever the shuffle order.
+
+    Each bucket holds the examples no longer than its upper length (and longer than the previous
+    one's) and emits full batches, then its partial one at the end of the epoch (unless dropped):
+    ``sum(ceil(count / size))`` over buckets.
+
+    >>> count_batches(np.array([10, 12, 30, 31, 32]), (16, 32), (4, 2))
+    3
+    >>> count_batches(np.array([10, 12, 30, 31, 32]), (16, 32), (4, 2), drop_remainder=True)
+    1
+    """
+    bucket = np.searchsorted(np.asarray(upper_lengths), np.asarray(lengths), side="left")
+    counts = np.bincount(bucket, minlength=len(upper_lengths))[: len(upper_lengths)]
+    sizes = np.asarray(batch_sizes)
+    full = counts // sizes
+    return int(full.sum() if drop_remainder else (full + (counts % sizes > 0)).sum())
 
 
 def _label_padding(task: Task | None, labels):
