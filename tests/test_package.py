@@ -87,3 +87,26 @@ def test_public_api_is_listed():
     for name in tfprot.__all__:
         assert hasattr(tfprot, name), name
     assert issubclass(tfprot.InvalidSequenceError, tfprot.TfprotError)
+
+
+def test_every_public_name_resolves_and_the_model_api_loads_on_first_use():
+    result = run_python(
+        """
+        import sys
+        import tfprot
+        assert "tfprot.models" not in sys.modules
+        missing = [name for name in tfprot.__all__ if not hasattr(tfprot, name)]
+        assert not missing, missing
+        from tfprot.models.factories import sequence_classifier
+        assert tfprot.sequence_classifier is sequence_classifier
+        try:
+            tfprot.no_such_name
+        except AttributeError as error:
+            assert "no_such_name" in str(error)
+        else:
+            raise AssertionError("expected AttributeError")
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"

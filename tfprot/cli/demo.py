@@ -1,11 +1,11 @@
 """``tfprot demo``: the main job, offline, on the bundled data set.
 
-Loads the bundled cytosol vs plasma-membrane data (MultiLoc), tokenizes it with the ESM-2
-vocabulary of the offline ``tiny-esm`` preset, builds the training pipelines (token-budget
-bucketing and the static-shape mode for XLA/TPU) and reports what it built.
+Fine-tunes the offline ``tiny-esm`` preset (the ESM-2 architecture at a tiny size, random
+weights) on the bundled cytosol vs plasma-membrane data (MultiLoc) for a short run, reports test
+accuracy beside the majority-class baseline, predicts a few test sequences and saves the model.
 
 Example:
-    tfprot demo
+    tfprot demo --epochs 3 --out demo_output
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from tfprot.cli import add_common_options, run_command
 
@@ -21,30 +22,50 @@ def create_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfprot demo",
         description=__doc__.split("\n\n")[1],
-        epilog="Example: tfprot demo --batch-tokens 4096",
+        epilog="Example: tfprot demo --epochs 3 --out demo_output",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=256,
+        help="tokens per sequence; longer ones are truncated (default 256: the N-terminal "
+        "signal and anchor regions)",
     )
     parser.add_argument(
         "--batch-tokens", type=int, default=4096, help="token budget per batch (default 4096)"
     )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+        help="mixed-precision policy (default auto: chosen for this hardware)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=3e-3,
+        help="peak learning rate (default 3e-3: random weights need a large one to leave the "
+        "majority-class plateau within a few epochs)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and shuffling")
+    parser.add_argument(
+        "--out", type=Path, default=Path("demo_output"), help="where the model is saved"
+    )
     add_common_options(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from tfprot.data import (
-        EXAMPLES,
-        Batching,
-        ProteinDataset,
-        ProteinTokenizer,
-        padded_fraction,
-        plain_batches_padded_fraction,
-    )
+    import tensorflow as tf
+
+    import tfprot
+    from tfprot.data import EXAMPLES, padded_fraction, plain_batches_padded_fraction
 
     started = time.perf_counter()
-    data = ProteinDataset.example(seed=args.seed)
-    tokenizer = ProteinTokenizer.from_pretrained("tiny-esm")
+    tf.keras.utils.set_random_seed(args.seed)
+    data = tfprot.ProteinDataset.example(seed=args.seed)
     summary = data.summary()
     print("tfprot demo (offline)")
     print(f"  data      : {EXAMPLES['cytosol_membrane']}")
@@ -52,39 +73,54 @@ def run(args: argparse.Namespace) -> int:
     for split in ("train", "validation", "test"):
         part = summary[split]
         counts = ", ".join(f"{name} {count}" for name, count in part["targets"].items())
-        length = part["length"]
-        print(
-            f"  {split:<10}: {part['records']:>5} sequences ({counts}); length "
-            f"{length['min']}-{length['max']}, median {length['median']:.0f}"
-        )
-    print(f"  tokenizer : {tokenizer}")
+        print(f"  {split:<10}: {part['records']:>5} sequences ({counts})")
 
-    batching = Batching(batch_tokens=args.batch_tokens, seed=args.seed)
-    train = data.tf_dataset("train", tokenizer, batching)
-    examples = data.encode("train", tokenizer)
-    batches = sum(1 for _ in train)
-    bucketed = padded_fraction(train)
-    plain = plain_batches_padded_fraction(examples.lengths, 8)
-    print(
-        f"  bucketing : {batches} batches of <= {args.batch_tokens} tokens; padding "
-        f"{bucketed:.1%} of token slots vs {plain:.1%} for plain batches of 8 in input order"
+    model = tfprot.sequence_classifier(
+        "tiny-esm", data, precision=args.precision, learning_rate=args.learning_rate
     )
-    static = data.tf_dataset("train", tokenizer, batching, static_shapes=True)
-    shapes = sorted({tuple(x["input_ids"].shape) for x, _, _ in static}, key=lambda s: s[1])
+    info = model.info
     print(
-        f"  static    : {len(shapes)} batch shapes for XLA/TPU "
-        f"{', '.join(f'{b}x{n}' for b, n in shapes)}; padding {padded_fraction(static):.1%}"
+        f"  model     : tiny-esm (ESM-2 architecture, {model.transformer.count_params():,} "
+        "parameters, UNTRAINED random weights)"
     )
-    features, labels = next(iter(train))
+    print(f"  precision : {info['precision']} ({info['precision_reason']})")
+
+    options = {"batch_tokens": args.batch_tokens, "max_length": args.max_length}
+    train = data.tf_dataset("train", model.tokenizer, **options)
+    validation = data.tf_dataset("validation", model.tokenizer, **options)
+    test = data.tf_dataset("test", model.tokenizer, **options)
+    lengths = data.encode("train", model.tokenizer, max_length=args.max_length).lengths
     print(
-        f"  a batch   : input_ids {features['input_ids'].dtype.name} {tuple(features['input_ids'].shape)}, "
-        f"attention_mask {tuple(features['attention_mask'].shape)}, labels {labels.dtype.name} {tuple(labels.shape)}"
+        f"  batching  : {int(train.cardinality())} batches of <= {args.batch_tokens} tokens, "
+        f"padding {padded_fraction(train):.1%} (plain batches of 8: "
+        f"{plain_batches_padded_fraction(lengths, 8):.1%})"
     )
+
+    fit_started = time.perf_counter()
+    model.fit(train, validation_data=validation, epochs=args.epochs, verbose=2)
+    fit_seconds = time.perf_counter() - fit_started
+    scores = model.evaluate(test, return_dict=True, verbose=0)
     baseline = data.majority_baseline("test")
+    print(f"  training  : {args.epochs} epochs in {fit_seconds:.0f} s")
     print(
-        f"  baseline  : always '{baseline['prediction']}' scores {baseline['accuracy']:.1%} test accuracy"
+        f"  test      : accuracy {scores['accuracy']:.1%}, macro-F1 {scores['macro_f1']:.3f}, "
+        f"MCC {scores['mcc']:.3f}"
     )
-    print(f"  done in {time.perf_counter() - started:.1f} s")
+    print(
+        f"  baseline  : always '{baseline['prediction']}' scores {baseline['accuracy']:.1%} "
+        "test accuracy"
+    )
+    print("  predictions (test sequences):")
+    records = data.records("test")[:4]
+    for record, prediction in zip(records, model.predict_sequences(records), strict=True):
+        confidence = prediction.probabilities[prediction.label]
+        print(
+            f"    {record.id:<12} true {record.label:<16} predicted {prediction.label:<16} "
+            f"({confidence:.0%})"
+        )
+    saved = model.save_pretrained(args.out / "model")
+    print(f"  saved     : {saved}/ (reload with tfprot.load_model('{saved}'))")
+    print(f"  done in {time.perf_counter() - started:.0f} s")
     return 0
 
 
