@@ -37,6 +37,7 @@ from tfprot.errors import (  # noqa: E402
     InvalidSequenceError,
     LabelError,
     MissingDependencyError,
+    PrecisionError,
     TfprotError,
 )
 from tfprot.presets import PRESETS  # noqa: E402
@@ -79,6 +80,7 @@ __all__ = [
     "LabelEncoder",
     "LabelError",
     "MissingDependencyError",
+    "PrecisionError",
     "Prediction",
     "ProteinDataset",
     "ProteinModel",

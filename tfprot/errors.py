@@ -19,6 +19,7 @@ __all__ = [
     "InvalidSequenceError",
     "LabelError",
     "MissingDependencyError",
+    "PrecisionError",
     "TfprotError",
 ]
 
@@ -49,3 +50,8 @@ class CheckpointError(TfprotError, OSError):
 
 class MissingDependencyError(TfprotError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class PrecisionError(TfprotError, ValueError):
+    """An unknown precision policy name (expect ``'auto'``, ``'float32'``, ``'mixed_float16'`` or
+    ``'mixed_bfloat16'``)."""

@@ -3,13 +3,15 @@
 The TF port of ESM was never exercised under a mixed policy, and two defects follow:
 
 1. ``TFEsmEmbeddings`` with ``token_dropout=True`` (every real ESM-2 checkpoint) fails under any
-   mixed policy: ``tf.where(mask, 0.0, embeddings)`` and the mask-ratio rescaling mix float32 with
-   the float16/bfloat16 embeddings.
+   mixed policy: the mask-ratio rescaling divides the float16/bfloat16 embeddings by a float32
+   tensor (``TypeError: x and y must have the same dtype``).
 2. ``TFRotaryEmbedding`` reads its ``inv_freq`` weight through Keras' auto-cast, so the frequencies
    and the position counter ``tf.range(seq_len)`` are built in the compute dtype. bfloat16 has an
    8-bit mantissa: it cannot count past 256, so for longer sequences the positions are silently
-   wrong, and the table can even come out one row short (``Incompatible shapes: [8,20,501,16] vs.
-   [1,1,500,16]``).
+   wrong (position 257 becomes 256), and where the length itself is not a bfloat16 number the
+   table has the wrong number of rows (``Incompatible shapes: [8,20,501,16] vs. [1,1,500,16]``).
+   Under float16 the positions count right up to 2048, but the angles ``position × frequency``
+   are rounded to float16 (0.25 rad steps past 512).
 
 :func:`apply` replaces the three affected methods with versions that compute in float32 and cast
 only the finished tensors to the compute dtype. Under float32 the results are bit-identical to the
@@ -20,15 +22,20 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["apply", "is_applied"]
+__all__ = ["ORIGINALS", "apply", "is_applied"]
 
 _APPLIED = False
 ORIGINALS: dict = {}
-"""The replaced upstream methods, kept for comparison in tests."""
+"""The replaced upstream methods (filled by :func:`apply`), kept for comparison in tests."""
 
 
 def is_applied() -> bool:
-    """Whether :func:`apply` has patched transformers' TF ESM in this process."""
+    """Whether :func:`apply` has patched transformers' TF ESM in this process.
+
+    >>> import tfprot.models
+    >>> is_applied(), sorted(ORIGINALS)
+    (True, ['embeddings_call', 'rotary_build', 'rotary_call', 'rotary_cos_sin'])
+    """
     return _APPLIED
 
 
@@ -83,8 +90,10 @@ def _embeddings_call(
             attention_mask = tf.ones_like(input_ids)
         src_lengths = tf.cast(tf.reduce_sum(attention_mask, axis=-1), tf.float32)
         mask_ratio_observed = tf.math.count_nonzero(masked, dtype=tf.float32, axis=-1) / src_lengths
-        scale = (1 - mask_ratio_train) / (1 - mask_ratio_observed)
-        embeddings = embeddings * tf.cast(scale, embeddings.dtype)[:, None, None]
+        # Upstream's order of operations (bit-identical under float32); the float32 ratio is
+        # cast to the compute dtype instead of being divided into bfloat16/float16 embeddings.
+        unmasked = tf.cast(1 - mask_ratio_observed, embeddings.dtype)
+        embeddings = embeddings * (1 - mask_ratio_train) / unmasked[:, None, None]
     if self.position_embedding_type == "absolute":
         embeddings += self.position_embeddings(position_ids)
     if self.layer_norm is not None:

@@ -1,0 +1,282 @@
+"""Precision policies: the same weights under float32, mixed_bfloat16 and mixed_float16 give the
+same float32 logits within the precision of the compute type; ``fit`` runs under each policy (with
+loss scaling under float16); ``precision='auto'`` decides from the hardware and says why.
+
+Tolerances for the logits (tiny-esm, 2 layers, token_dropout=True, logits of order 1): relative to
+the largest float32 logit, the largest difference may be ``16·u`` and the mean ``2·u``, with
+``u`` the unit roundoff of the compute type (bfloat16 ``2^-8``: 6.2%/0.8%; float16 ``2^-11``:
+0.8%/0.1%). Activations are rounded to ``u`` after every matmul, GELU, softmax and residual sum
+(about ten roundings per layer, partly cancelling), so a few ``u`` are expected; measured: see the
+test. The weights are drawn with std 0.2 rather than ESM's 0.02 so that attention is sharp and
+depends on the rotary positions: with 0.02 it is nearly uniform, and even upstream's wrong
+rotary tables pass any tolerance (the test below shows these tolerances catch them).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfprot
+from tfprot._keras import keras
+from tfprot.models import esm_fixes, precision
+from tfprot.models.precision import (
+    CPU_BF16_SPEEDUP_THRESHOLD,
+    PrecisionChoice,
+    PrecisionError,
+    cpu_bf16_features,
+    resolve_precision,
+)
+
+MASK_ID, CLS_ID, EOS_ID, PAD_ID = 32, 0, 2, 1
+UNIT_ROUNDOFF = {"mixed_bfloat16": 2.0**-8, "mixed_float16": 2.0**-11}
+LENGTHS = (600, 50)
+logger = logging.getLogger(__name__)
+
+
+# -- the same weights under each policy ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_token_model(tmp_path_factory):
+    """A float32 tiny-esm token classifier (token_dropout=True) saved with save_pretrained."""
+    keras().utils.set_random_seed(0)  # the same random weights on every run
+    model = tfprot.token_classifier(
+        "tiny-esm", ["H", "E", "C"], precision="float32", initializer_range=0.2
+    )
+    assert model.transformer.config.token_dropout
+    folder = model.save_pretrained(tmp_path_factory.mktemp("precision") / "tiny")
+    return model, folder
+
+
+def token_inputs(seed: int = 0) -> dict[str, np.ndarray]:
+    """Two rows, 600 and 50 residues (the second padded), a tenth of the residues ``<mask>``."""
+    rng = np.random.default_rng(seed)
+    ids = np.full((len(LENGTHS), max(LENGTHS) + 2), PAD_ID, dtype=np.int32)
+    for row, length in enumerate(LENGTHS):
+        residues = rng.integers(4, 24, size=length)
+        residues[rng.choice(length, size=length // 10, replace=False)] = MASK_ID
+        ids[row, : length + 2] = [CLS_ID, *residues, EOS_ID]
+    return {"input_ids": ids, "attention_mask": (ids != PAD_ID).astype(np.int32)}
+
+
+def logit_deltas(mixed: np.ndarray, reference: np.ndarray) -> dict[int, tuple[float, float]]:
+    """``{residues: (max |Δ|, mean |Δ|)}`` relative to the largest |reference| logit, per row,
+    over the real tokens only."""
+    out = {}
+    for row, length in enumerate(LENGTHS):
+        delta = np.abs(mixed[row, : length + 2] - reference[row, : length + 2])
+        scale = np.abs(reference[row, : length + 2]).max()
+        out[length] = (delta.max() / scale, delta.mean() / scale)
+    return out
+
+
+@pytest.mark.parametrize("name", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_logits_match_float32_for_the_same_weights(saved_token_model, name):
+    model, folder = saved_token_model
+    inputs = token_inputs()
+    reference = model(inputs).numpy()
+    assert reference.dtype == np.float32
+    assert (
+        0.5 < np.abs(reference).max() < 50
+    )  # logits of order 1: relative tolerances mean something
+
+    mixed_model = tfprot.load_model(folder, precision=name)
+    assert mixed_model.info["precision"] == name
+    assert keras().mixed_precision.global_policy().name == "float32"  # restored after the build
+    raw = mixed_model.transformer(**inputs).logits
+    assert raw.dtype == tf.as_dtype(name.removeprefix("mixed_"))  # transformers: not float32...
+    logits = mixed_model(inputs)
+    assert logits.dtype == tf.float32  # ...ProteinModel: float32
+    deltas = logit_deltas(logits.numpy(), reference)
+    logger.info("%s vs float32, {residues: (max, mean) |Δ| / max |logit|}: %s", name, deltas)
+    u = UNIT_ROUNDOFF[name]
+    for length, (largest, mean) in deltas.items():
+        assert 0 < largest <= 16 * u, f"{name}, {length} residues: max |Δ| {largest:.2e}"
+        assert mean <= 2 * u, f"{name}, {length} residues: mean |Δ| {mean:.2e}"
+
+    positions = np.arange(inputs["input_ids"].shape[1]) % 3
+    labels = np.where(inputs["attention_mask"] == 1, positions, -100)
+    labels[:, 0] = -100
+    labels = tf.constant(labels)
+    loss = mixed_model.compute_loss(inputs, labels, logits)
+    reference_loss = model.compute_loss(inputs, labels, model(inputs))
+    assert loss.dtype == tf.float32
+    assert math.isclose(float(loss), float(reference_loss), rel_tol=8 * u)
+
+
+def test_the_tolerance_catches_upstream_rotary_tables(saved_token_model, monkeypatch):
+    """Upstream's rotary methods (float16 angles) under mixed_float16: 600 residues fall outside
+    the tolerance that the fixed methods meet."""
+    from transformers.models.esm.modeling_tf_esm import TFRotaryEmbedding
+
+    for attribute, key in [
+        ("build", "rotary_build"),
+        ("_compute_cos_sin", "rotary_cos_sin"),
+        ("call", "rotary_call"),
+    ]:
+        monkeypatch.setattr(TFRotaryEmbedding, attribute, esm_fixes.ORIGINALS[key])
+    model, folder = saved_token_model
+    inputs = token_inputs()
+    mixed = tfprot.load_model(folder, precision="mixed_float16", compile=False)
+    deltas = logit_deltas(mixed(inputs).numpy(), model(inputs).numpy())
+    logger.info("upstream rotary, mixed_float16 vs float32: %s", deltas)
+    u = UNIT_ROUNDOFF["mixed_float16"]
+    assert deltas[600][0] > 16 * u and deltas[600][1] > 2 * u
+
+
+def test_float32_reload_is_exact(saved_token_model):
+    model, folder = saved_token_model
+    inputs = token_inputs()
+    reloaded = tfprot.load_model(folder, precision="float32", compile=False)
+    np.testing.assert_array_equal(reloaded(inputs).numpy(), model(inputs).numpy())
+
+
+# -- fit under each policy -------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_fit_under_each_policy(cytosol_membrane, name):
+    k = keras()
+    model = tfprot.sequence_classifier("tiny-esm", cytosol_membrane, precision=name)
+    assert k.mixed_precision.global_policy().name == "float32"  # the factory restored it
+    assert model.dtype_policy.name == name
+    assert (
+        model.transformer.esm.encoder.layer[0].compute_dtype
+        == k.mixed_precision.Policy(name).compute_dtype
+    )
+    # tf_keras' compile wraps the optimizer of a model built under mixed_float16 (only).
+    scaled = isinstance(model.optimizer, k.mixed_precision.LossScaleOptimizer)
+    assert scaled == (name == "mixed_float16")
+    before = [w.numpy().copy() for w in model.trainable_weights]
+
+    train = cytosol_membrane.tf_dataset("train", model.tokenizer, batch_tokens=2048).take(3)
+    history = model.fit(train, epochs=1, verbose=0)
+
+    losses = history.history["loss"]
+    assert len(losses) == 1 and np.isfinite(losses).all()
+    assert all(w.dtype == tf.float32 for w in model.trainable_weights)  # float32 master weights
+    changed = [
+        not np.array_equal(b, w.numpy())
+        for b, w in zip(before, model.trainable_weights, strict=True)
+    ]
+    assert sum(changed) > len(changed) // 2  # the update reached the weights
+    if scaled:
+        assert float(model.optimizer.loss_scale) > 1  # dynamic loss scale in use
+
+
+# -- the 'auto' choice -----------------------------------------------------------------------
+
+INTEL_SPR = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu vme sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8 avx512_fp16
+vmx flags\t: vnmi preemption_timer
+processor\t: 1
+flags\t\t: fpu
+"""
+AMD_ZEN4 = "processor : 0\nflags : fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
+OLD_XEON = "processor : 0\nflags : fpu sse2 avx2 avx512f avx512_vnni\nvmx flags : amx_bf16\n"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (INTEL_SPR, ("amx_bf16", "avx512_bf16")),
+        (AMD_ZEN4, ("avx512_bf16",)),
+        (OLD_XEON, ()),  # the 'vmx flags' line does not count
+        ("", ()),
+    ],
+)
+def test_cpu_bf16_features(text, expected):
+    assert cpu_bf16_features(text) == expected
+
+
+class FakeDevice:
+    def __init__(self, kind: str) -> None:
+        self.name, self.device_type = f"/device:{kind}:0", kind
+
+
+@pytest.fixture
+def hardware(monkeypatch):
+    """Fake the device queries: ``hardware(tpu=..., gpu_capability=..., bf16=..., speedup=...)``."""
+
+    def fake(*, tpu=False, gpu_capability=None, bf16=(), speedup=None):
+        monkeypatch.setattr(
+            tf.config,
+            "list_logical_devices",
+            lambda kind=None: [FakeDevice("TPU")] if tpu and kind == "TPU" else [],
+        )
+        gpus = [FakeDevice("GPU")] if gpu_capability else []
+        monkeypatch.setattr(
+            tf.config, "list_physical_devices", lambda kind=None: gpus if kind == "GPU" else []
+        )
+        details = {"device_name": "Tesla T", "compute_capability": gpu_capability}
+        monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda device: details)
+        monkeypatch.setattr(precision, "cpu_bf16_features", lambda: tuple(bf16))
+
+        def measured(hidden_size):
+            if speedup is None:
+                raise AssertionError("the CPU probe ran where it should not")
+            return speedup
+
+        monkeypatch.setattr(precision, "_measured_bf16_speedup", measured)
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    "setup, policy, reason",
+    [
+        ({"tpu": True, "gpu_capability": (8, 0)}, "mixed_bfloat16", "TPU"),
+        ({"gpu_capability": (8, 0)}, "mixed_float16", "compute capability 8.0"),
+        ({"gpu_capability": (7, 0)}, "mixed_float16", "loss scaling"),
+        ({"gpu_capability": (6, 1)}, "float32", "compute capability 6.1, below 7.0"),
+        ({"bf16": ()}, "float32", "without native bfloat16"),
+        ({"bf16": ("avx512_bf16",), "speedup": 1.1}, "float32", "1.10x"),
+        ({"bf16": ("avx512_bf16",), "speedup": CPU_BF16_SPEEDUP_THRESHOLD}, "mixed_bfloat16", ""),
+        ({"bf16": ("amx_bf16", "avx512_bf16"), "speedup": 2.5}, "mixed_bfloat16", "amx_bf16"),
+    ],
+)
+def test_auto_decision(hardware, caplog, setup, policy, reason):
+    hardware(**setup)
+    with caplog.at_level(logging.INFO, logger="tfprot.models.precision"):
+        choice = resolve_precision("auto", hidden_size=320)
+    assert choice.policy == policy
+    assert reason in choice.reason
+    logged = [r.getMessage() for r in caplog.records if r.name == "tfprot.models.precision"]
+    assert logged == [f"precision='auto' chose {policy}: {choice.reason}."]
+
+
+def test_auto_choice_reaches_the_model(hardware):
+    hardware(bf16=("avx512_bf16",), speedup=1.5)
+    model = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="auto", compile=False)
+    assert model.dtype_policy.name == "mixed_bfloat16"
+    assert model.info["precision"] == "mixed_bfloat16"
+    assert "1.50x" in model.info["precision_reason"]
+
+
+@pytest.mark.parametrize("bad", ["float16", "bfloat16", "AUTO", ""])
+def test_unknown_precision(bad):
+    with pytest.raises(PrecisionError, match=f"Unknown precision '{bad}'") as error:
+        resolve_precision(bad)
+    assert isinstance(error.value, ValueError) and isinstance(error.value, tfprot.TfprotError)
+    with pytest.raises(PrecisionError):
+        PrecisionChoice(bad, "because")
+
+
+def test_explicit_precision_runs_no_probe(hardware):
+    hardware()  # the probe raises if called
+    assert resolve_precision("mixed_float16") == PrecisionChoice(
+        "mixed_float16", "asked for explicitly"
+    )
+
+
+def test_cpu_probe_measures_a_positive_ratio():
+    ratio = precision._measured_bf16_speedup.__wrapped__(64)
+    assert 0.05 < ratio < 20
