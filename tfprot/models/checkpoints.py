@@ -2,9 +2,11 @@
 
 This is the only module that touches transformers' model classes. Hub ids and folders go through
 the TF auto classes (``TFAutoModelForSequenceClassification``...), so any checkpoint with a TF
-port works (ESM-2, ``Rostlab/prot_bert``...); a folder or repository with PyTorch weights only is
-converted (``from_pt=True``). The ``tiny-*`` presets are built locally from their config with
-random weights, and say so loudly.
+port works (ESM-2, ``Rostlab/prot_bert``...). A folder or repository with PyTorch weights only is
+converted here, with transformers' own name mapping: the TF classes' ``from_pt`` path fails on
+PyTorch safetensors with safetensors 0.8 (``'builtins.safe_open' object is not iterable``) and
+cannot resize a head. The ``tiny-*`` presets are built locally from their config with random
+weights, and say so loudly.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tfprot._hub import load_checkpoint
+from tfprot._hub import PYTORCH_WEIGHTS, TF_WEIGHTS, load_checkpoint
 from tfprot.data.labels import Task
-from tfprot.errors import CheckpointError
+from tfprot.errors import CheckpointError, MissingDependencyError
 from tfprot.presets import Preset, resolve_preset
 
 __all__ = ["LoadedTransformer", "load_transformer", "tiny_config"]
@@ -32,6 +34,9 @@ _HEADS = {
     None: "TFAutoModel",
 }
 
+_UNUSED_WEIGHTS = ("contact_head", "pooler")
+"""Encoder weights tfprot never uses (ESM's contact head, the pooler): missing ones are fine."""
+
 
 @dataclass(frozen=True)
 class LoadedTransformer:
@@ -43,7 +48,13 @@ class LoadedTransformer:
 
 
 def tiny_config(preset: Preset, **overrides: Any):
-    """The ``EsmConfig`` of a locally built preset (the real ESM-2 vocabulary and layout)."""
+    """The ``EsmConfig`` of a locally built preset (the real ESM-2 vocabulary and layout).
+
+    >>> from tfprot.presets import PRESETS
+    >>> config = tiny_config(PRESETS["tiny-esm"], num_labels=3)
+    >>> config.hidden_size, config.position_embedding_type, config.token_dropout, config.num_labels
+    (64, 'rotary', True, 3)
+    """
     from transformers import EsmConfig
 
     values = {
@@ -70,13 +81,25 @@ def load_transformer(
 ) -> LoadedTransformer:
     """Load or build the transformers TF model for ``task`` (``None``: the bare encoder).
 
+    A checkpoint with TensorFlow weights is loaded by transformers' TF ``from_pretrained``; one
+    with PyTorch weights only (``model.safetensors`` saved by PyTorch, ``pytorch_model.bin``,
+    sharded or not) is converted, as ``from_pt=True`` does. Either way a head whose size differs
+    from the checkpoint's (``num_labels``), or that the checkpoint lacks (a pretrained backbone such
+    as ``facebook/esm2_t6_8M_UR50D``), is freshly initialised, and the log says so.
+
     Args:
         checkpoint: preset name (``'tiny-esm'``, ``'esm2_t6_8M'``), local folder or Hub id.
         task: decides the head (sequence or token classification, or none).
-        **config: config overrides (``num_labels``, ``id2label``, ``label2id``, ``problem_type``).
+        **config: config overrides (``num_labels``, ``id2label``, ``label2id``, ``problem_type``,
+            or any other config value such as ``hidden_dropout_prob``).
 
     Raises:
         CheckpointError: missing folder or files, unreachable Hub, unknown id.
+
+    >>> labels = {0: "a", 1: "b", 2: "c"}
+    >>> loaded = load_transformer("tiny-esm", Task.CLASSIFICATION, id2label=labels)
+    >>> type(loaded.model).__name__, loaded.model.config.num_labels, loaded.pretrained
+    ('TFEsmForSequenceClassification', 3, False)
     """
     import transformers
 
@@ -88,20 +111,173 @@ def load_transformer(
     if preset is not None and preset.checkpoint is None:
         return LoadedTransformer(_build_preset(preset, task, config), preset.name, pretrained=False)
     if preset is not None:
+        logger.info("Preset %s is the checkpoint %s.", preset.name, preset.checkpoint)
         name = preset.checkpoint
     auto = getattr(transformers, _HEADS[task])
 
     def from_pretrained(path: str, **kwargs: Any):
-        try:
-            return auto.from_pretrained(path, **config, **kwargs)
-        except OSError as error:
-            if "from_pt=True" not in str(error) and "PyTorch" not in str(error):
-                raise
-            logger.info("%s has PyTorch weights only; converting them (from_pt=True).", path)
-            return auto.from_pretrained(path, from_pt=True, **config, **kwargs)
+        return _from_pretrained(auto, path, config, **kwargs)
 
-    model = load_checkpoint(from_pretrained, name, "model")
+    model, info = load_checkpoint(from_pretrained, name, "model")
+    _log_loading_info(model, name, info)
     return LoadedTransformer(model, name, pretrained=True)
+
+
+def _from_pretrained(auto: Any, name: str, overrides: dict[str, Any], **kwargs: Any):
+    """``(model, loading_info)`` for a folder or Hub id; ``kwargs``: ``local_files_only``."""
+    from transformers import AutoConfig
+
+    model_config = AutoConfig.from_pretrained(name, **kwargs)
+    _apply_overrides(model_config, overrides)
+    framework, files = _find_weights(name, **kwargs)
+    if framework == "tf":
+        return auto.from_pretrained(
+            name,
+            config=model_config,
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+            **kwargs,
+        )
+    logger.info(
+        "%s has PyTorch weights only (%s); converting them (from_pt=True).",
+        name,
+        ", ".join(Path(file).name for file in files),
+    )
+    return _from_pytorch(auto, model_config, files)
+
+
+def _apply_overrides(model_config: Any, overrides: dict[str, Any]) -> None:
+    """Set config values; ``num_labels`` first, since setting it resets ``id2label``."""
+    values = dict(overrides)
+    if "id2label" in values:
+        values["id2label"] = {int(key): str(label) for key, label in values["id2label"].items()}
+        values.setdefault("label2id", {label: key for key, label in values["id2label"].items()})
+        values.pop("num_labels", None)
+    if "num_labels" in values:
+        model_config.num_labels = int(values.pop("num_labels"))
+    for key, value in values.items():
+        setattr(model_config, key, value)
+
+
+def _resolve_file(name: str, filename: str, **kwargs: Any) -> str | None:
+    """The local path of ``filename`` in a folder or Hub repository (downloaded), or ``None``."""
+    from transformers.utils import cached_file
+
+    return cached_file(name, filename, _raise_exceptions_for_missing_entries=False, **kwargs)
+
+
+def _find_weights(name: str, **kwargs: Any) -> tuple[str, list[str]]:
+    """``('tf', [file])`` or ``('pytorch', files)``: the weights to load, TF ones first."""
+    import json
+
+    for filename in TF_WEIGHTS:
+        found = _resolve_file(name, filename, **kwargs)
+        if found:
+            return "tf", [found]
+    for filename in PYTORCH_WEIGHTS:
+        found = _resolve_file(name, filename, **kwargs)
+        if not found:
+            continue
+        files = [found]
+        if filename.endswith(".index.json"):
+            shards = sorted(set(json.loads(Path(found).read_text())["weight_map"].values()))
+            files = [_require_file(name, shard, **kwargs) for shard in shards]
+        if files[0].endswith(".safetensors") and _safetensors_format(files[0]) != "pt":
+            return "tf", files  # saved by a TF model (e.g. tfprot's save_pretrained)
+        return "pytorch", files
+    raise CheckpointError(
+        f"{name}: no model weights found (looked for {', '.join(TF_WEIGHTS + PYTORCH_WEIGHTS)})."
+    )
+
+
+def _require_file(name: str, filename: str, **kwargs: Any) -> str:
+    found = _resolve_file(name, filename, **kwargs)
+    if not found:
+        raise CheckpointError(
+            f"{name}: the weight shard {filename} listed in its index is missing."
+        )
+    return found
+
+
+def _safetensors_format(path: str) -> str | None:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="np") as handle:
+        return (handle.metadata() or {}).get("format")
+
+
+def _from_pytorch(auto: Any, model_config: Any, files: list[str]):
+    """Build the TF model from its config and load PyTorch weights into it (names mapped and
+    matrices transposed by transformers' own converter); mismatched shapes are left initialised."""
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    model = auto.from_config(model_config)
+    model.build_in_name_scope()
+    state: dict[str, Any] = {}
+    for file in files:
+        state.update(_read_pytorch_weights(file))
+    return load_pytorch_state_dict_in_tf2_model(
+        model,
+        state,
+        tf_inputs=False,
+        allow_missing_keys=True,
+        output_loading_info=True,
+        ignore_mismatched_sizes=True,
+        tf_to_pt_weight_rename=getattr(model, "tf_to_pt_weight_rename", None),
+        skip_logger_warnings=True,
+    )
+
+
+def _read_pytorch_weights(path: str) -> dict[str, Any]:
+    """A PyTorch state dict as TF tensors (safetensors) or numpy arrays (``.bin``, needs torch)."""
+    if path.endswith(".safetensors"):
+        from safetensors.tensorflow import load_file
+
+        return load_file(path)
+    try:
+        import torch
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{path} is a PyTorch pickle; reading it needs torch: pip install torch "
+            '(or pip install "tfprot[fold]"), or re-save the checkpoint with safetensors.'
+        ) from error
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {
+        key: (value.float() if value.dtype == torch.bfloat16 else value).numpy()
+        for key, value in state.items()
+    }
+
+
+def _log_loading_info(model: Any, name: str, info: dict[str, Any]) -> None:
+    """Say which weights were not in the checkpoint: a new head is expected when fine-tuning a
+    backbone; anything else in the backbone is worth a warning."""
+    prefix = getattr(model, "base_model_prefix", "")
+    unused = _UNUSED_WEIGHTS + (() if _absolute_positions(model) else ("position_embeddings",))
+    new = [str(key) for key in info.get("missing_keys", [])]
+    mismatched = [
+        f"{key} {tuple(old)} -> {tuple(now)}" for key, old, now in info.get("mismatched_keys", [])
+    ]
+    head = [key for key in new if not key.startswith(prefix)]
+    backbone = [key for key in new if key.startswith(prefix) and not any(u in key for u in unused)]
+    if head or mismatched:
+        logger.info(
+            "%s: the task head of %s is newly initialised (%s): fine-tune it before predicting.",
+            name,
+            type(model).__name__,
+            "; ".join(head + [f"size differs: {m}" for m in mismatched]),
+        )
+    if backbone:
+        logger.warning(
+            "%s: %d weights of the encoder were not in the checkpoint and are random: %s.",
+            name,
+            len(backbone),
+            ", ".join(backbone[:10]) + (" ..." if len(backbone) > 10 else ""),
+        )
+
+
+def _absolute_positions(model: Any) -> bool:
+    config = getattr(model, "config", None)
+    return getattr(config, "position_embedding_type", "absolute") == "absolute"
 
 
 def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
@@ -110,9 +286,9 @@ def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
     if preset.family != "esm2":
         raise CheckpointError(f"Preset {preset.name!r} cannot be built locally.")
     logger.warning(
-        "%s is UNTRAINED: the ESM-2 architecture at a tiny size with random weights, built offline. "
-        "Its predictions mean nothing until fine-tuned; use a real checkpoint such as 'esm2_t6_8M' "
-        "for real work.",
+        "%s is UNTRAINED: the ESM-2 architecture at a tiny size with random weights, built "
+        "offline. Its predictions mean nothing until fine-tuned; use a real checkpoint such as "
+        "'esm2_t6_8M' for real work.",
         preset.name,
     )
     model_class = {
