@@ -7,10 +7,12 @@ every label by one residue. Special tokens, padding, masked (unresolved) residue
 off by truncation all get ``IGNORE_INDEX`` (-100).
 
 Sequences longer than ``max_length`` tokens are truncated (their first residues kept, the closing
-special token kept) and counted; the count is logged. tfprot truncates rather than windowing
-per-residue tasks: every record then maps to exactly one example whose predictions line up with
-its residues, and no stitching of overlapping windows is needed at prediction time. The residues
-beyond the cut do not count in loss or metrics, which the log reports.
+special token kept) and counted; the count is logged. For training tfprot truncates rather than
+windowing per-residue tasks: every record stays one example, the epoch does not grow with long
+chains, and the residues beyond the cut do not count in loss or metrics (the log says how many
+records were cut). Prediction and embeddings do not truncate per-residue outputs: they run long
+sequences in overlapping windows and stitch them back (``tfprot.models.protein_model``), so every
+residue gets an output.
 
 >>> from tfprot.data.memory import from_lists
 >>> from tfprot.data.labels import LabelEncoder

@@ -1,9 +1,11 @@
 """Embeddings from a protein language model's encoder, per sequence or per residue.
 
-Per-sequence embeddings are the mean of the last hidden state over the residues (special tokens
-and padding excluded), as fair-esm's ``extract`` does; per-residue embeddings are the hidden states
-of the residue tokens. Inference runs in length-sorted batches under a token budget; the outputs
-come back in input order with their ids.
+Per-residue embeddings are the last hidden states of the residue tokens (special tokens and
+padding dropped): one ``[len(sequence), hidden]`` array per sequence. Per-sequence embeddings are
+their mean over the residues, as fair-esm's ``extract`` does. Inference runs in length-sorted
+batches under a token budget; results come back in input order with their ids. Sequences longer
+than the model's ``max_length`` run in overlapping windows stitched back, so every residue has an
+embedding and the mean covers the whole sequence (see :mod:`tfprot.models.protein_model`).
 
 >>> import tfprot
 >>> result = tfprot.embed("tiny-esm", ["MKTAYIAK", "GGSW"], precision="float32")
@@ -13,19 +15,24 @@ come back in input order with their ids.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tfprot._io import atomic_path
-from tfprot.data.batching import length_sorted_batches, pad_batch
-from tfprot.data.encoding import encode_records
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
+from tfprot.errors import DataFormatError
 
-__all__ = ["Embeddings", "embed", "embed_with"]
+__all__ = ["RESIDUE_KEY", "Embeddings", "embed", "embed_records", "embed_with"]
+
+RESIDUE_KEY = "residues/{id}"
+"""Key of a sequence's per-residue array in a saved ``.npz`` (the id as it is, ``/`` included)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,8 @@ class Embeddings:
 
     Attributes:
         ids: the sequence ids.
-        vectors: ``[sequences, hidden]`` float32 (per sequence), or a tuple of ``[residues, hidden]``
-            arrays (per residue).
+        vectors: ``[sequences, hidden]`` float32 (per sequence), or a tuple of
+            ``[residues, hidden]`` float32 arrays (per residue).
         per_residue: which of the two.
     """
 
@@ -43,18 +50,57 @@ class Embeddings:
     vectors: Any
     per_residue: bool
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write an ``.npz`` atomically: ``ids`` and ``embeddings`` (per sequence), or one array
-        per id (per residue, keyed by id)."""
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an ``.npz`` atomically and return its path.
+
+        Per sequence: ``ids`` (strings) and ``embeddings`` (``[sequences, hidden]``). Per residue:
+        ``ids`` and one array per sequence under the key ``'residues/' + id`` (any id works,
+        ``/`` and ``|`` included: ``np.load(path)['residues/sp|P69905|HBA_HUMAN']``). No pickled
+        objects: ``np.load`` needs no ``allow_pickle``.
+
+        >>> import tempfile, pathlib, numpy as np
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "e.npz"
+        >>> _ = Embeddings(("a/1",), (np.zeros((3, 2), np.float32),), per_residue=True).save(path)
+        >>> np.load(path)["residues/a/1"].shape
+        (3, 2)
+        """
+        path = Path(path)
+        ids = np.array(self.ids, dtype=str)
+        if self.per_residue:
+            _check_keys(self.ids)
+            arrays = {
+                RESIDUE_KEY.format(id=i): v for i, v in zip(self.ids, self.vectors, strict=True)
+            }
+        else:
+            arrays = {"embeddings": np.asarray(self.vectors)}
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-            if self.per_residue:
-                np.savez(
-                    handle,
-                    ids=np.array(self.ids),
-                    **{f"residues/{i}": v for i, v in zip(self.ids, self.vectors, strict=False)},
-                )
-            else:
-                np.savez(handle, ids=np.array(self.ids), embeddings=self.vectors)
+            np.savez(handle, ids=ids, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Embeddings:
+        """Read an ``.npz`` written by :meth:`save`."""
+        with np.load(path) as saved:
+            ids = tuple(str(i) for i in saved["ids"])
+            if "embeddings" in saved.files:
+                return cls(ids, saved["embeddings"], per_residue=False)
+            vectors = tuple(saved[RESIDUE_KEY.format(id=i)] for i in ids)
+        return cls(ids, vectors, per_residue=True)
+
+
+def _check_keys(ids: tuple[str, ...]) -> None:
+    """``np.load`` finds ``'x.npy'`` before ``'x'`` + ``'.npy'``: ids ``x`` and ``x.npy``
+    together would read each other's arrays."""
+    known = set(ids)
+    for record_id in ids:
+        if record_id.endswith(".npy") and record_id[: -len(".npy")] in known:
+            raise DataFormatError(
+                f"Ids {record_id[:-4]!r} and {record_id!r} cannot both be keys of an .npz file "
+                "(numpy adds '.npy' to each key); rename one."
+            )
 
 
 def embed(
@@ -64,8 +110,11 @@ def embed(
     per_residue: bool = False,
     batch_tokens: int = 16384,
     precision: str = "auto",
+    progress: bool | None = None,
+    window_overlap: int | None = None,
 ) -> Embeddings:
-    """Embed sequences with the encoder of a checkpoint (preset, Hub id or local folder).
+    """Embed sequences with the encoder of a checkpoint (preset, Hub id or local folder, a
+    folder saved by :meth:`ProteinModel.save_pretrained` included).
 
     Args:
         checkpoint: e.g. ``'esm2_t6_8M'``, a folder, or ``'tiny-esm'`` (untrained, offline).
@@ -73,14 +122,16 @@ def embed(
         per_residue: per-residue instead of per-sequence (mean) embeddings.
         batch_tokens: token budget of an inference batch.
         precision: as for the model factories.
+        progress: progress bar; ``None``: in a terminal or notebook, for several batches (see
+            :mod:`tfprot.models.protein_model`).
+        window_overlap: residues shared by consecutive windows of a sequence longer than
+            ``max_length`` (default a quarter of the window).
     """
     from tfprot._keras import keras
     from tfprot.models.checkpoints import load_transformer
     from tfprot.models.precision import resolve_precision
-    from tfprot.presets import resolve_preset
 
-    preset = resolve_preset(os.fspath(checkpoint))
-    choice = resolve_precision(precision, hidden_size=preset.hidden_size if preset else 320)
+    choice = resolve_precision(precision, hidden_size=_hidden_size(checkpoint))
     keras_module = keras()
     previous = keras_module.mixed_precision.global_policy()
     keras_module.mixed_precision.set_global_policy(choice.policy)
@@ -90,7 +141,13 @@ def embed(
         keras_module.mixed_precision.set_global_policy(previous)
     tokenizer = ProteinTokenizer.from_pretrained(checkpoint)
     return embed_with(
-        encoder, tokenizer, inputs, per_residue=per_residue, batch_tokens=batch_tokens
+        encoder,
+        tokenizer,
+        inputs,
+        per_residue=per_residue,
+        batch_tokens=batch_tokens,
+        progress=progress,
+        window_overlap=window_overlap,
     )
 
 
@@ -101,30 +158,68 @@ def embed_with(
     *,
     per_residue: bool = False,
     batch_tokens: int = 16384,
+    progress: bool | None = None,
+    window_overlap: int | None = None,
 ) -> Embeddings:
     """Embed with an already built transformers TF model (any head: its encoder is used)."""
     import tensorflow as tf
 
-    main = getattr(transformer, getattr(transformer, "base_model_prefix", ""), None) or transformer
+    from tfprot.models.protein_model import BATCH_SIGNATURE, hidden_states
+
+    @tf.function(input_signature=BATCH_SIGNATURE)
+    def compiled(batch):
+        return hidden_states(transformer, batch)
+
+    return embed_records(
+        lambda batch: compiled(batch).numpy(),
+        tokenizer,
+        inputs,
+        per_residue=per_residue,
+        batch_tokens=batch_tokens,
+        progress=progress,
+        window_overlap=window_overlap,
+    )
+
+
+def embed_records(
+    forward: Callable[[dict[str, np.ndarray]], np.ndarray],
+    tokenizer: ProteinTokenizer,
+    inputs: Any,
+    *,
+    per_residue: bool = False,
+    batch_tokens: int = 16384,
+    progress: bool | None = None,
+    window_overlap: int | None = None,
+) -> Embeddings:
+    """Embed with ``forward``, a function from a padded batch to hidden states
+    ``[batch, tokens, hidden]``."""
+    from tfprot.models.protein_model import residue_outputs
+
     records = as_records(inputs)
-    examples = encode_records(records, tokenizer)
+    residues = residue_outputs(
+        records,
+        tokenizer,
+        forward,
+        batch_tokens=batch_tokens,
+        overlap=window_overlap,
+        progress=progress,
+        desc="embed",
+    )
+    ids = tuple(record.id for record in records)
+    if per_residue:
+        return Embeddings(ids, tuple(r.astype(np.float32) for r in residues), per_residue=True)
+    vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
+    return Embeddings(ids, vectors, per_residue=False)
 
-    @tf.function(reduce_retracing=True)
-    def hidden(batch):
-        outputs = main(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            return_dict=True,
-            training=False,
-        )
-        return tf.cast(outputs.last_hidden_state, tf.float32)
 
-    start, end_special = tokenizer.residue_offset, len(tokenizer.suffix)
-    out: list[np.ndarray | None] = [None] * len(records)
-    for indices in length_sorted_batches(examples.lengths, batch_tokens):
-        states = hidden(pad_batch(examples.input_ids, indices, examples.pad_id)).numpy()
-        for row, index in enumerate(indices):
-            residues = states[row, start : len(examples.input_ids[index]) - end_special]
-            out[index] = residues if per_residue else residues.mean(axis=0)
-    vectors = tuple(out) if per_residue else np.stack(out).astype(np.float32)
-    return Embeddings(examples.ids, vectors, per_residue)
+def _hidden_size(checkpoint: str | os.PathLike) -> int:
+    """The hidden size of a preset or local folder, for ``precision='auto'`` (320 if unknown)."""
+    from tfprot.presets import resolve_preset
+
+    preset = resolve_preset(os.fspath(checkpoint))
+    if preset is not None:
+        return preset.hidden_size
+    config = Path(checkpoint) / "config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text()).get("hidden_size", 320))
+    return 320

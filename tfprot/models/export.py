@@ -1,17 +1,27 @@
 """Export a :class:`ProteinModel` as a TensorFlow SavedModel for serving.
 
-The SavedModel has two signatures, both taking ``input_ids`` and ``attention_mask`` of shape
-``[batch, tokens]``: ``serving_default`` in int32 (what the model was traced with: exporting
-through a concrete function with an explicit int32 spec, so that int64 arrays seen while tracing
-cannot change the signature), and ``serving_int64`` for clients that hold int64 ids (numpy,
-🤗 datasets), cast to int32 inside. Both return ``logits`` and ``probabilities`` (softmax, sigmoid
-for multilabel, the value itself for regression) in float32. ``labels.json`` beside the model maps
-output index to class name.
+Inputs are ``input_ids`` and ``attention_mask`` of shape ``[batch, tokens]``, as the model's
+tokenizer makes them (special tokens included; encode with the ``tokenizer/`` folder beside the
+model: ``ProteinTokenizer.from_pretrained(folder / "tokenizer")``). Signatures:
+
+- ``serving_default``: int32 inputs (what TF Serving and ``saved_model_cli`` show);
+- ``serving_int64``: int64 inputs, for clients holding numpy's default integers or 🤗 datasets
+  columns; cast to int32 inside.
+
+Calling the loaded object itself (``loaded(input_ids, attention_mask)``) accepts either dtype:
+both traces are saved. Every path returns ``logits`` and ``probabilities`` in float32: softmax,
+sigmoid for multilabel, the value itself for regression; ``[batch, classes]`` for sequence
+tasks, ``[batch, tokens, classes]`` for token tasks (residue ``i`` at token
+``residue_offset + i``). ``labels.json`` beside the model holds the task, ``id2label``, the
+tokenizer's ``residue_offset``, ``pad_id`` and ``max_length``.
+
+Only the serving functions and the model's variables are saved, not the Keras object graph.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -19,60 +29,77 @@ import tensorflow as tf
 
 from tfprot._io import atomic_folder, write_text_atomic
 from tfprot.data.labels import Task
+from tfprot.models.protein_model import ensure_replaceable
 
-__all__ = ["export_saved_model"]
+__all__ = ["LABELS_FILE", "TOKENIZER_FOLDER", "export_saved_model"]
+
+logger = logging.getLogger(__name__)
+
+LABELS_FILE = "labels.json"
+TOKENIZER_FOLDER = "tokenizer"
+
+
+def _specs(dtype: tf.DType) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+    return (
+        tf.TensorSpec([None, None], dtype, name="input_ids"),
+        tf.TensorSpec([None, None], dtype, name="attention_mask"),
+    )
 
 
 class _Serving(tf.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-        self.task = model.task
+    """The serving functions; tracks the model's variables only (not its Keras object graph)."""
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.int32, name="input_ids"),
-            tf.TensorSpec([None, None], tf.int32, name="attention_mask"),
-        ]
-    )
-    def serve(self, input_ids, attention_mask):
-        logits = self.model(
-            {"input_ids": input_ids, "attention_mask": attention_mask}, training=False
+    def __init__(self, model):
+        super().__init__(name="tfprot_serving")
+        self.weights = list(model.variables)
+        # Not tracked: saving it would save the Keras object graph and its own traces too.
+        object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_task", model.task)
+
+    @tf.function
+    def __call__(self, input_ids, attention_mask):
+        logits = self._model(
+            {
+                "input_ids": tf.cast(input_ids, tf.int32),
+                "attention_mask": tf.cast(attention_mask, tf.int32),
+            },
+            training=False,
         )
-        if self.task is Task.REGRESSION:
+        if self._task is Task.REGRESSION:
             probabilities = logits
-        elif self.task is Task.MULTILABEL:
+        elif self._task is Task.MULTILABEL:
             probabilities = tf.sigmoid(logits)
         else:
             probabilities = tf.nn.softmax(logits, axis=-1)
         return {"logits": logits, "probabilities": probabilities}
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, None], tf.int64, name="input_ids"),
-            tf.TensorSpec([None, None], tf.int64, name="attention_mask"),
-        ]
-    )
-    def serve_int64(self, input_ids, attention_mask):
-        return self.serve(tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32))
-
 
 def export_saved_model(model, folder: str | os.PathLike) -> Path:
-    """Write the SavedModel (and ``labels.json``) to ``folder`` atomically; return the folder."""
+    """Write the SavedModel, ``labels.json`` and the tokenizer to ``folder`` atomically.
+
+    A previous export in ``folder`` is replaced; any other non-empty folder is refused.
+
+    Returns:
+        The folder; load it with ``tf.saved_model.load``.
+    """
     folder = Path(folder)
+    ensure_replaceable(folder, "saved_model.pb", "a SavedModel")
     module = _Serving(model)
+    signatures = {
+        "serving_default": module.__call__.get_concrete_function(*_specs(tf.int32)),
+        "serving_int64": module.__call__.get_concrete_function(*_specs(tf.int64)),
+    }
+    tokenizer = model.tokenizer
+    labels = {
+        "task": model.task.value,
+        "id2label": {str(k): v for k, v in model.label_encoder.id2label.items()},
+        "residue_offset": tokenizer.residue_offset,
+        "pad_id": int(tokenizer.pad_id),
+        "max_length": tokenizer.max_length,
+    }
     with atomic_folder(folder) as staging:
-        tf.saved_model.save(
-            module,
-            str(staging),
-            signatures={
-                "serving_default": module.serve.get_concrete_function(),
-                "serving_int64": module.serve_int64.get_concrete_function(),
-            },
-        )
-        labels = {
-            "task": model.task.value,
-            "id2label": {str(k): v for k, v in model.label_encoder.id2label.items()},
-        }
-        write_text_atomic(staging / "labels.json", json.dumps(labels, indent=2) + "\n")
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        tokenizer.save_pretrained(staging / TOKENIZER_FOLDER)
+        write_text_atomic(staging / LABELS_FILE, json.dumps(labels, indent=2) + "\n")
+    logger.info("Exported a SavedModel to %s.", folder)
     return folder

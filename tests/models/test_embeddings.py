@@ -1,0 +1,133 @@
+"""Embeddings: per-sequence means and per-residue states against PyTorch's ``EsmModel`` with the
+same weights (one sequence at a time, unpadded, averaged in numpy), order and ids across several
+token-budget batches, ``.npz`` round trips with awkward ids, a saved model folder, windows for
+sequences longer than ``max_length``, and the progress bar.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tfprot
+from tfprot.data.batching import length_sorted_batches
+from tfprot.errors import DataFormatError
+from tfprot.models.embeddings import Embeddings, embed_with
+
+SEQUENCES = [
+    "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK",
+    "GGSW",
+    "MSDNELQKLAEQ",
+    "MKVLAAGIVALLLAAGCSSSKEETPKAEAPKAESSAGEAKAE",
+    "PEPTIDE",
+    "MHHHHHHSSGLVPRGSHMASMTGGQQMGRGS",
+]
+ODD_IDS = ["sp|P69905|HBA_HUMAN/1-20", "a b", "../up", "ids", "file", "é-ü", "x.npy", "embeddings"]
+BATCH_TOKENS = 120
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="float32")
+
+
+@pytest.fixture(scope="module")
+def torch_hidden(model):
+    """PyTorch ``EsmModel`` with the TF model's weights: residue hidden states of one unpadded
+    sequence (special tokens dropped)."""
+    torch = pytest.importorskip("torch")
+    from transformers import EsmModel
+    from transformers.modeling_tf_pytorch_utils import load_tf2_model_in_pytorch_model
+
+    reference = EsmModel(model.transformer.config, add_pooling_layer=False).eval()
+    load_tf2_model_in_pytorch_model(reference, model.transformer)
+
+    def hidden(sequence: str) -> np.ndarray:
+        ids = torch.tensor(model.tokenizer.encode(sequence)[None].astype(np.int64))
+        with torch.no_grad():
+            return reference(input_ids=ids).last_hidden_state[0, 1:-1].numpy()
+
+    return hidden
+
+
+def test_embeddings_match_pytorch_in_input_order_across_batches(model, torch_hidden):
+    lengths = np.array([len(s) + 2 for s in SEQUENCES])
+    assert len(length_sorted_batches(lengths, BATCH_TOKENS)) >= 3
+    records = tfprot.from_lists(SEQUENCES, ids=[f"p{k}" for k in (5, 3, 9, 1, 7, 2)])
+    pooled = model.embed(records, batch_tokens=BATCH_TOKENS)
+    residues = model.embed(records, per_residue=True, batch_tokens=BATCH_TOKENS)
+    for result in (pooled, residues):
+        assert result.ids == ("p5", "p3", "p9", "p1", "p7", "p2")
+    assert pooled.vectors.shape == (len(SEQUENCES), 64) and pooled.vectors.dtype == np.float32
+    for k, sequence in enumerate(SEQUENCES):
+        expected = torch_hidden(sequence)
+        assert residues.vectors[k].shape == (len(sequence), 64)
+        assert residues.vectors[k].dtype == np.float32
+        np.testing.assert_allclose(residues.vectors[k], expected, atol=1e-5)
+        np.testing.assert_allclose(pooled.vectors[k], expected.mean(axis=0), atol=1e-5)
+
+
+def test_npz_round_trip_with_awkward_ids(model, tmp_path):
+    records = tfprot.from_lists([*SEQUENCES[: len(ODD_IDS)], "MKT", "GG"], ids=ODD_IDS)
+    pooled = model.embed(records, batch_tokens=BATCH_TOKENS)
+    residues = model.embed(records, per_residue=True, batch_tokens=BATCH_TOKENS)
+
+    saved = np.load(pooled.save(tmp_path / "pooled.npz"))  # no allow_pickle needed
+    assert saved["ids"].tolist() == ODD_IDS
+    np.testing.assert_array_equal(saved["embeddings"], pooled.vectors)
+
+    path = residues.save(tmp_path / "nested" / "residues.npz")
+    saved = np.load(path)
+    assert saved["ids"].tolist() == ODD_IDS
+    for record_id, vectors in zip(ODD_IDS, residues.vectors, strict=True):
+        np.testing.assert_array_equal(saved[f"residues/{record_id}"], vectors)
+
+    for original in (pooled, residues):
+        name = "r.npz" if original.per_residue else "p.npz"
+        again = Embeddings.load(original.save(tmp_path / name))
+        assert again.ids == original.ids and again.per_residue == original.per_residue
+        for a, b in zip(again.vectors, original.vectors, strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nested", "p.npz", "pooled.npz", "r.npz"]
+
+
+def test_ids_that_would_collide_in_an_npz_are_refused(tmp_path):
+    clash = Embeddings(("x", "x.npy"), (np.zeros((1, 2)), np.ones((1, 2))), per_residue=True)
+    with pytest.raises(DataFormatError, match="rename one"):
+        clash.save(tmp_path / "e.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_embed_from_a_saved_folder_and_a_fasta_file(model, tmp_path):
+    folder = model.save_pretrained(tmp_path / "model")
+    fasta = tmp_path / "query.fasta"
+    ids = ["sp|Q1|A/2-9", "tr|Q2|B", "q3"]
+    fasta.write_text("".join(f">{i}\n{s}\n" for i, s in zip(ids, SEQUENCES[:3], strict=True)))
+    direct = model.embed(fasta)
+    from_folder = tfprot.embed(folder, fasta, precision="float32", batch_tokens=BATCH_TOKENS)
+    assert from_folder.ids == direct.ids == tuple(ids)
+    np.testing.assert_allclose(from_folder.vectors, direct.vectors, atol=1e-5)
+
+
+def test_long_sequences_run_in_windows_and_keep_their_length(model):
+    # The same encoder behind a tokenizer limited to 24 tokens: 22 residues per window.
+    short = tfprot.ProteinTokenizer.from_pretrained("tiny-esm", max_length=24)
+    long = SEQUENCES[0]  # 53 residues: windows at 0, 17 and 31 with overlap 5
+    result = embed_with(
+        model.transformer, short, [long, "GGSW"], per_residue=True, window_overlap=5
+    )
+    assert [v.shape for v in result.vectors] == [(len(long), 64), (4, 64)]
+    whole = model.embed([long[:22], long[17:39], long[31:]], per_residue=True).vectors
+    # Split points at the middle of each overlap: (17 + 22) // 2 = 19 and (31 + 39) // 2 = 35.
+    np.testing.assert_allclose(result.vectors[0][:19], whole[0][:19], atol=1e-5)
+    np.testing.assert_allclose(result.vectors[0][19:35], whole[1][2:18], atol=1e-5)
+    np.testing.assert_allclose(result.vectors[0][35:], whole[2][4:], atol=1e-5)
+    pooled = embed_with(model.transformer, short, [long], window_overlap=5)
+    np.testing.assert_allclose(pooled.vectors[0], result.vectors[0].mean(axis=0), atol=1e-6)
+
+
+def test_progress_bar_for_embeddings(model, capsys):
+    model.embed(SEQUENCES, batch_tokens=BATCH_TOKENS)
+    assert capsys.readouterr().err == ""
+    model.embed(SEQUENCES, batch_tokens=BATCH_TOKENS, progress=True)
+    assert "embed" in capsys.readouterr().err
