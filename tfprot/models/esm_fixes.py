@@ -89,7 +89,12 @@ def _embeddings_call(
         if attention_mask is None:
             attention_mask = tf.ones_like(input_ids)
         src_lengths = tf.cast(tf.reduce_sum(attention_mask, axis=-1), tf.float32)
-        mask_ratio_observed = tf.math.count_nonzero(masked, dtype=tf.float32, axis=-1) / src_lengths
+        # divide_no_nan: an all-padding row (the static-shape mode's filler) has no tokens, and
+        # 0/0 would make its logits NaN and, through the batch, every gradient NaN. Rows with
+        # tokens get exactly upstream's value.
+        mask_ratio_observed = tf.math.divide_no_nan(
+            tf.math.count_nonzero(masked, dtype=tf.float32, axis=-1), src_lengths
+        )
         # Upstream's order of operations (bit-identical under float32); the float32 ratio is
         # cast to the compute dtype instead of being divided into bfloat16/float16 embeddings.
         unmasked = tf.cast(1 - mask_ratio_observed, embeddings.dtype)

@@ -1,13 +1,18 @@
 """The metrics the field reports, as streaming Keras metrics that take logits.
 
-- classification: accuracy, macro-F1, Matthews correlation (multi-class, Gorodkin's R_K);
+- classification: accuracy, macro-F1, Matthews correlation (multi-class: Gorodkin's R_K);
 - multilabel: per-decision accuracy, macro-F1 over labels, MCC over all decisions;
-- token: masked per-residue accuracy (Q3 for 3-state secondary structure) and macro-F1, positions
-  labelled ``IGNORE_INDEX`` excluded;
+- token: masked per-residue accuracy (Q3 for 3-state secondary structure), macro-F1 and the
+  exact token-level cross-entropy over the whole evaluated set; positions labelled
+  ``IGNORE_INDEX`` (-100) are excluded;
 - regression: Spearman rank correlation (ties get average ranks, as in ``scipy.stats.spearmanr``)
   and mean absolute error.
 
-All honour ``sample_weight`` (zero-weight filler rows of the static-shape mode do not count).
+Each metric accumulates over batches and equals the scikit-learn/scipy value on everything seen
+since the last reset. All honour ``sample_weight``; a weight of 0 removes an example (the
+filler rows of the static-shape mode), but Keras only passes the data's sample weights to metrics
+given to ``compile`` as ``weighted_metrics`` (``metrics=`` get none). All compile with XLA
+(``jit_compile=True``): their state has a fixed shape.
 """
 
 from __future__ import annotations
@@ -16,44 +21,58 @@ import tensorflow as tf
 
 from tfprot._keras import keras
 from tfprot.data.labels import IGNORE_INDEX, Task
+from tfprot.errors import TfprotError
 
 __all__ = [
     "ConfusionMatrixMetric",
     "MacroF1",
     "MaskedAccuracy",
+    "MaskedCrossEntropy",
     "MatthewsCorrelation",
+    "MeanAbsoluteError",
     "SpearmanCorrelation",
     "metrics_for_task",
 ]
 
 _keras = keras()
 
+SPEARMAN_CAPACITY = 65536
+"""Default number of (target, prediction) pairs :class:`SpearmanCorrelation` can hold."""
+
+
+def _row_weights(sample_weight, like):
+    """``sample_weight`` ([B], [B, 1] or [B, T]) as a float32 tensor broadcastable to ``like``."""
+    if sample_weight is None:
+        return tf.ones_like(like, dtype=tf.float32)
+    weights = tf.cast(sample_weight, tf.float32)
+    weights = tf.reshape(weights, tf.concat([tf.shape(weights)[:1], [-1]], axis=0))
+    if like.shape.rank == 1:
+        weights = tf.reshape(weights, [-1])
+    return tf.ones_like(like, dtype=tf.float32) * weights
+
 
 def _flatten_predictions(task: Task, y_true, y_pred, sample_weight):
-    """Class decisions as flat int vectors and their weights, padding positions removed."""
+    """Class decisions as flat int vectors and their weights; ignored positions get weight 0."""
     y_pred = tf.cast(y_pred, tf.float32)
     if task is Task.MULTILABEL:
-        truth = tf.reshape(tf.cast(y_true > 0.5, tf.int32), [-1])
-        decision = tf.reshape(tf.cast(y_pred > 0.0, tf.int32), [-1])
-        weights = tf.ones_like(y_pred)
-        if sample_weight is not None:
-            weights = weights * tf.reshape(tf.cast(sample_weight, tf.float32), [-1, 1])
-        return truth, decision, tf.reshape(weights, [-1])
-    truth = tf.cast(y_true, tf.int32)
+        truth = tf.cast(tf.cast(y_true, tf.float32) > 0.5, tf.int32)
+        decision = tf.cast(y_pred > 0.0, tf.int32)
+        weights = _row_weights(sample_weight, decision)
+        return tf.reshape(truth, [-1]), tf.reshape(decision, [-1]), tf.reshape(weights, [-1])
     decision = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
-    weights = tf.ones_like(truth, dtype=tf.float32)
-    if sample_weight is not None:
-        sample_weight = tf.cast(sample_weight, tf.float32)
-        if task is Task.TOKEN:
-            sample_weight = tf.reshape(sample_weight, [-1, 1])
-        weights = weights * sample_weight
-    weights = weights * tf.cast(tf.not_equal(truth, IGNORE_INDEX), tf.float32)
-    truth = tf.where(tf.equal(truth, IGNORE_INDEX), tf.zeros_like(truth), truth)
+    truth = tf.reshape(tf.cast(y_true, tf.int32), tf.shape(decision))
+    weights = _row_weights(sample_weight, decision)
+    counted = tf.not_equal(truth, IGNORE_INDEX)
+    weights = weights * tf.cast(counted, tf.float32)
+    truth = tf.where(counted, truth, tf.zeros_like(truth))
     return tf.reshape(truth, [-1]), tf.reshape(decision, [-1]), tf.reshape(weights, [-1])
 
 
 class ConfusionMatrixMetric(_keras.metrics.Metric):
-    """Accumulates a weighted confusion matrix (rows: truth, columns: prediction)."""
+    """Accumulates a weighted confusion matrix (rows: truth, columns: prediction).
+
+    For multilabel tasks one 2 × 2 matrix per label (``[labels, 2, 2]``).
+    """
 
     def __init__(
         self,
@@ -65,17 +84,25 @@ class ConfusionMatrixMetric(_keras.metrics.Metric):
         super().__init__(name=name, **kwargs)
         self.task = Task.parse(task)
         self.num_classes = int(num_classes)
-        size = 2 if self.task is Task.MULTILABEL else self.num_classes
-        self.matrix = self.add_weight(
-            "matrix", shape=(size, size), initializer="zeros", dtype=tf.float32
-        )
+        shape = (self.num_classes, 2, 2) if self.multilabel else (self.size, self.size)
+        self.matrix = self.add_weight("matrix", shape=shape, initializer="zeros", dtype=tf.float32)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task is Task.MULTILABEL
 
     @property
     def size(self) -> int:
-        return 2 if self.task is Task.MULTILABEL else self.num_classes
+        return 2 if self.multilabel else self.num_classes
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth, decision, weights = _flatten_predictions(self.task, y_true, y_pred, sample_weight)
+        if self.multilabel:  # cell index label * 4 + truth * 2 + decision
+            label = tf.tile(tf.range(self.num_classes), [tf.size(truth) // self.num_classes])
+            cell = label * 4 + truth * 2 + decision
+            counts = tf.math.unsorted_segment_sum(weights, cell, 4 * self.num_classes)
+            self.matrix.assign_add(tf.reshape(counts, (self.num_classes, 2, 2)))
+            return
         counts = tf.math.confusion_matrix(
             truth, decision, num_classes=self.size, weights=weights, dtype=tf.float32
         )
@@ -93,9 +120,19 @@ class ConfusionMatrixMetric(_keras.metrics.Metric):
 
 @_keras.utils.register_keras_serializable(package="tfprot")
 class MacroF1(ConfusionMatrixMetric):
-    """Unweighted mean of per-class F1 over the classes that occur in truth or prediction.
+    """Unweighted mean of per-class F1, with scikit-learn's choice of classes
+    (``f1_score(average="macro")`` with ``labels=None``).
 
-    For multilabel tasks the F1 of each label's yes/no decision, averaged over labels.
+    Single-label and token tasks average over the classes that occur (with a non-zero weight) in
+    the truth or the predictions. Multilabel tasks average the F1 of each label's yes/no decision
+    over *all* labels; a label never true nor predicted scores 0 (scikit-learn's default
+    ``zero_division``).
+
+    >>> import numpy as np
+    >>> metric = MacroF1(3)
+    >>> metric.update_state(np.array([0, 1, 1]), np.eye(3, dtype="float32")[[0, 1, 0]])
+    >>> round(float(metric.result()), 4)  # class 2 absent: mean of 2/3 and 2/3
+    0.6667
     """
 
     def __init__(
@@ -106,46 +143,35 @@ class MacroF1(ConfusionMatrixMetric):
         **kwargs,
     ):
         super().__init__(num_classes, task, name=name, **kwargs)
-        if self.task is Task.MULTILABEL:
-            self.per_label = self.add_weight(
-                "per_label", shape=(self.num_classes, 3), initializer="zeros"
-            )
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        if self.task is not Task.MULTILABEL:
-            return super().update_state(y_true, y_pred, sample_weight)
-        truth = tf.cast(y_true > 0.5, tf.float32)
-        decision = tf.cast(tf.cast(y_pred, tf.float32) > 0.0, tf.float32)
-        weights = tf.ones_like(truth)
-        if sample_weight is not None:
-            weights = weights * tf.reshape(tf.cast(sample_weight, tf.float32), [-1, 1])
-        tp = tf.reduce_sum(truth * decision * weights, axis=0)
-        fp = tf.reduce_sum((1 - truth) * decision * weights, axis=0)
-        fn = tf.reduce_sum(truth * (1 - decision) * weights, axis=0)
-        self.per_label.assign_add(tf.stack([tp, fp, fn], axis=1))
-
-    def reset_state(self):
-        super().reset_state()
-        if self.task is Task.MULTILABEL:
-            self.per_label.assign(tf.zeros_like(self.per_label))
 
     def result(self):
-        if self.task is Task.MULTILABEL:
-            tp, fp, fn = tf.unstack(self.per_label, axis=1)
+        if self.multilabel:
+            tp, fp = self.matrix[:, 1, 1], self.matrix[:, 0, 1]
+            fn = self.matrix[:, 1, 0]
         else:
             tp = tf.linalg.diag_part(self.matrix)
             fp = tf.reduce_sum(self.matrix, axis=0) - tp
             fn = tf.reduce_sum(self.matrix, axis=1) - tp
         denominator = 2 * tp + fp + fn
-        present = denominator > 0
-        f1 = tf.where(present, 2 * tp / tf.maximum(denominator, 1e-12), 0.0)
-        return tf.math.divide_no_nan(tf.reduce_sum(f1), tf.reduce_sum(tf.cast(present, tf.float32)))
+        f1 = tf.math.divide_no_nan(2 * tp, denominator)
+        if self.multilabel:
+            return tf.reduce_mean(f1)
+        present = tf.cast(denominator > 0, tf.float32)
+        return tf.math.divide_no_nan(tf.reduce_sum(f1), tf.reduce_sum(present))
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
 class MatthewsCorrelation(ConfusionMatrixMetric):
-    """Matthews correlation coefficient; for several classes Gorodkin's R_K (as sklearn's
-    ``matthews_corrcoef``); for multilabel tasks over all yes/no decisions."""
+    """Matthews correlation coefficient as scikit-learn's ``matthews_corrcoef``: Gorodkin's R_K
+    for several classes; for multilabel tasks over all yes/no decisions pooled. 0 when undefined
+    (one class only in the truth or in the predictions).
+
+    >>> import numpy as np
+    >>> metric = MatthewsCorrelation(2)
+    >>> metric.update_state(np.array([0, 1, 1, 0]), np.eye(2, dtype="float32")[[0, 1, 1, 1]])
+    >>> round(float(metric.result()), 4)
+    0.5774
+    """
 
     def __init__(
         self, num_classes: int, task: Task | str = Task.CLASSIFICATION, name: str = "mcc", **kwargs
@@ -153,7 +179,10 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
         super().__init__(num_classes, task, name=name, **kwargs)
 
     def result(self):
-        matrix = tf.cast(self.matrix, tf.float64)
+        matrix = self.matrix
+        if self.multilabel:
+            matrix = tf.reduce_sum(matrix, axis=0)
+        matrix = tf.cast(matrix, tf.float64)
         correct = tf.linalg.trace(matrix)
         total = tf.reduce_sum(matrix)
         predicted = tf.reduce_sum(matrix, axis=0)
@@ -167,7 +196,15 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
 
 @_keras.utils.register_keras_serializable(package="tfprot")
 class MaskedAccuracy(_keras.metrics.Metric):
-    """Fraction of counted positions predicted right (Q3 for 3-state secondary structure)."""
+    """Fraction of counted decisions that are right: sequences (classification), residues with a
+    label (token; Q3 for 3-state secondary structure) or every label's yes/no (multilabel).
+
+    >>> import numpy as np
+    >>> metric = MaskedAccuracy("token")
+    >>> metric.update_state(np.array([[1, 0, -100]]), np.eye(2, dtype="float32")[[[1, 1, 0]]])
+    >>> float(metric.result())
+    0.5
+    """
 
     def __init__(self, task: Task | str = Task.TOKEN, name: str = "accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
@@ -194,70 +231,205 @@ class MaskedAccuracy(_keras.metrics.Metric):
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
-class SpearmanCorrelation(_keras.metrics.Metric):
-    """Spearman rank correlation over every (target, prediction) pair seen since the last reset.
+class MaskedCrossEntropy(_keras.metrics.Metric):
+    """Token cross-entropy over every counted position seen since the last reset: the summed
+    loss of all non-ignored positions divided by their number (weighted by ``sample_weight``).
 
-    Rank correlation does not decompose over batches, so the pairs are kept (two floats per
-    example) and ranked when the result is read.
+    Keras reports as ``loss`` the mean of per-batch losses weighted by each batch's number of
+    rows, which is not the token mean of the set when batches hold different numbers of
+    residues; this metric is (it is what PyTorch's ``CrossEntropyLoss(ignore_index=-100)`` gives
+    on the whole set at once).
+
+    >>> import numpy as np
+    >>> metric = MaskedCrossEntropy()
+    >>> logits = np.log(np.array([[[.5, .5], [.2, .8], [.9, .1]]], dtype="float32"))
+    >>> metric.update_state(np.array([[-100, 1, 0]]), logits)
+    >>> bool(np.isclose(float(metric.result()), -(np.log(.8) + np.log(.9)) / 2))
+    True
     """
 
-    def __init__(self, name: str = "spearman", **kwargs):
+    def __init__(self, name: str = "token_cross_entropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.targets = tf.Variable(
-            tf.zeros([0]), shape=tf.TensorShape([None]), trainable=False, name="targets"
+        self.total = self.add_weight("total", initializer="zeros")
+        self.counted = self.add_weight("counted", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.cast(y_true, tf.int32)
+        counted = tf.not_equal(y_true, IGNORE_INDEX)
+        token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.where(counted, y_true, tf.zeros_like(y_true)),
+            logits=tf.cast(y_pred, tf.float32),
         )
-        self.predictions = tf.Variable(
-            tf.zeros([0]), shape=tf.TensorShape([None]), trainable=False, name="predictions"
+        weights = _row_weights(sample_weight, token_losses) * tf.cast(counted, tf.float32)
+        self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, token_losses * weights, 0.0)))
+        self.counted.assign_add(tf.reduce_sum(weights))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.counted.assign(0.0)
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.counted)
+
+
+@_keras.utils.register_keras_serializable(package="tfprot")
+class MeanAbsoluteError(_keras.metrics.Metric):
+    """Weighted mean absolute error of one value per row; rows of weight 0 never count, even
+    with a NaN prediction (Keras' own multiplies by the weight, and NaN × 0 is NaN).
+
+    >>> import numpy as np
+    >>> metric = MeanAbsoluteError()
+    >>> metric.update_state(np.array([1.0, 2.0]), np.array([0.0, np.nan]), np.array([1.0, 0.0]))
+    >>> float(metric.result())
+    1.0
+    """
+
+    def __init__(self, name: str = "mae", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_weight("total", initializer="zeros")
+        self.counted = self.add_weight("counted", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
+        errors = tf.abs(tf.reshape(tf.cast(y_true, tf.float32), [-1]) - y_pred)
+        weights = _row_weights(sample_weight, errors)
+        self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, errors * weights, 0.0)))
+        self.counted.assign_add(tf.reduce_sum(weights))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.counted.assign(0.0)
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.counted)
+
+
+@_keras.utils.register_keras_serializable(package="tfprot")
+class SpearmanCorrelation(_keras.metrics.Metric):
+    """Spearman rank correlation over every (target, prediction) pair seen since the last reset,
+    as ``scipy.stats.spearmanr`` (ties share their average rank); 0 when either side is constant
+    (scipy: nan).
+
+    Rank correlation does not decompose over batches, so the pairs are kept: in a buffer of
+    ``capacity`` pairs, of fixed shape so that ``fit(jit_compile=True)`` compiles it. Rows with
+    ``sample_weight`` 0 are not stored. Once more than ``capacity`` pairs have been seen the
+    result is NaN (and, outside XLA, an ``InvalidArgumentError`` names the capacity to raise).
+
+    >>> import numpy as np
+    >>> metric = SpearmanCorrelation(capacity=8)
+    >>> metric.update_state(np.array([1.0, 2.0, 2.0]), np.array([0.1, 0.3, 0.2]))
+    >>> metric.update_state(np.array([4.0]), np.array([0.9]))
+    >>> round(float(metric.result()), 4)  # scipy.stats.spearmanr([1, 2, 2, 4], [.1, .3, .2, .9])
+    0.9487
+    """
+
+    def __init__(self, capacity: int = SPEARMAN_CAPACITY, name: str = "spearman", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if int(capacity) < 2:
+            raise TfprotError(
+                f"SpearmanCorrelation needs a capacity of at least 2, got {capacity}."
+            )
+        self.capacity = int(capacity)
+        # One spare slot at the end receives the rows that are not kept.
+        self.targets = self.add_weight("targets", shape=(self.capacity + 1,), initializer="zeros")
+        self.predictions = self.add_weight(
+            "predictions", shape=(self.capacity + 1,), initializer="zeros"
         )
+        self.seen = self.add_weight("seen", shape=(), initializer="zeros", dtype=tf.int32)
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.reshape(tf.cast(y_true, tf.float32), [-1])
         y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
+        keep = tf.ones_like(y_true, dtype=tf.bool)
         if sample_weight is not None:
             keep = tf.reshape(tf.cast(sample_weight, tf.float32), [-1]) > 0
-            y_true, y_pred = tf.boolean_mask(y_true, keep), tf.boolean_mask(y_pred, keep)
-        self.targets.assign(tf.concat([self.targets, y_true], axis=0))
-        self.predictions.assign(tf.concat([self.predictions, y_pred], axis=0))
+        keep_int = tf.cast(keep, tf.int32)
+        slot = tf.minimum(self.seen + tf.cumsum(keep_int) - 1, self.capacity)
+        slot = tf.where(keep, slot, self.capacity)[:, None]
+        self.targets.scatter_nd_update(slot, y_true)
+        self.predictions.scatter_nd_update(slot, y_pred)
+        self.seen.assign_add(tf.reduce_sum(keep_int))
 
     def reset_state(self):
-        self.targets.assign(tf.zeros([0]))
-        self.predictions.assign(tf.zeros([0]))
+        self.targets.assign(tf.zeros_like(self.targets))
+        self.predictions.assign(tf.zeros_like(self.predictions))
+        self.seen.assign(0)
 
     def result(self):
-        x = _average_ranks(self.targets)
-        y = _average_ranks(self.predictions)
-        x, y = x - tf.reduce_mean(x), y - tf.reduce_mean(y)
-        return tf.math.divide_no_nan(
-            tf.reduce_sum(x * y), tf.sqrt(tf.reduce_sum(x * x) * tf.reduce_sum(y * y))
+        overflow = self.seen > self.capacity
+        check = tf.debugging.Assert(
+            tf.logical_not(overflow),
+            [
+                f"SpearmanCorrelation holds {self.capacity} pairs and has seen more; build it "
+                "with a larger capacity. Seen:",
+                self.seen,
+            ],
         )
+        with tf.control_dependencies([check]):
+            valid = tf.range(self.capacity) < tf.minimum(self.seen, self.capacity)
+        rho = _masked_spearman(
+            self.targets[: self.capacity], self.predictions[: self.capacity], valid
+        )
+        return tf.where(overflow, tf.constant(float("nan")), rho)
+
+    def get_config(self):
+        return {**super().get_config(), "capacity": self.capacity}
+
+
+def _masked_spearman(x, y, valid):
+    """Spearman correlation of the ``valid`` entries of ``x`` and ``y`` (fixed shapes only)."""
+    weights = tf.cast(valid, tf.float32)
+    count = tf.maximum(tf.reduce_sum(weights), 1.0)
+    x_rank = _average_ranks(tf.where(valid, x, float("inf")))
+    y_rank = _average_ranks(tf.where(valid, y, float("inf")))
+    x_rank = (x_rank - tf.reduce_sum(x_rank * weights) / count) * weights
+    y_rank = (y_rank - tf.reduce_sum(y_rank * weights) / count) * weights
+    covariance = tf.reduce_sum(x_rank * y_rank)
+    return tf.math.divide_no_nan(
+        covariance, tf.sqrt(tf.reduce_sum(x_rank**2) * tf.reduce_sum(y_rank**2))
+    )
 
 
 def _average_ranks(values):
-    """1-based ranks; tied values share the mean of their ranks."""
-    values = tf.convert_to_tensor(values)
-    count = tf.shape(values)[0]
+    """1-based ranks of a fixed-length vector; tied values share the mean of their ranks.
+
+    >>> _average_ranks(tf.constant([3.0, 1.0, 3.0, 2.0])).numpy().tolist()
+    [3.5, 1.0, 3.5, 2.0]
+    """
+    count = values.shape[0]
     order = tf.argsort(values, stable=True)
-    _, group = tf.unique(tf.gather(values, order))
-    ordinal = tf.cast(tf.range(1, count + 1), tf.float32)
-    mean_rank = tf.math.segment_mean(ordinal, group)
-    return tf.scatter_nd(order[:, None], tf.gather(mean_rank, group), [count])
+    ordered = tf.gather(values, order)
+    starts = tf.concat([[True], ordered[1:] != ordered[:-1]], axis=0)
+    group = tf.cumsum(tf.cast(starts, tf.int32)) - 1
+    position = tf.range(count)
+    first = tf.math.unsorted_segment_min(position, group, count)
+    last = tf.math.unsorted_segment_max(position, group, count)
+    mean_rank = tf.cast(tf.gather(first, group) + tf.gather(last, group), tf.float32) / 2 + 1
+    return tf.scatter_nd(order[:, None], mean_rank, [count])
 
 
-def metrics_for_task(task: Task | str, num_labels: int) -> list:
-    """The default metrics of a task."""
+def metrics_for_task(
+    task: Task | str, num_labels: int, *, spearman_capacity: int = SPEARMAN_CAPACITY
+) -> list:
+    """The default metrics of a task (pass them to ``compile`` as ``weighted_metrics``).
+
+    >>> [m.name for m in metrics_for_task("token", 3)]
+    ['accuracy', 'macro_f1', 'token_cross_entropy']
+    """
     task = Task.parse(task)
     if task is Task.REGRESSION:
-        return [SpearmanCorrelation(), _keras.metrics.MeanAbsoluteError(name="mae")]
-    if task is Task.TOKEN:
-        return [MaskedAccuracy(Task.TOKEN, name="accuracy"), MacroF1(num_labels, Task.TOKEN)]
-    if task is Task.MULTILABEL:
         return [
-            MaskedAccuracy(Task.MULTILABEL, name="accuracy"),
-            MacroF1(num_labels, Task.MULTILABEL),
-            MatthewsCorrelation(num_labels, Task.MULTILABEL),
+            SpearmanCorrelation(spearman_capacity),
+            MeanAbsoluteError(),
+        ]
+    if task is Task.TOKEN:
+        return [
+            MaskedAccuracy(Task.TOKEN, name="accuracy"),
+            MacroF1(num_labels, Task.TOKEN),
+            MaskedCrossEntropy(),
         ]
     return [
-        MaskedAccuracy(Task.CLASSIFICATION, name="accuracy"),
-        MacroF1(num_labels, Task.CLASSIFICATION),
-        MatthewsCorrelation(num_labels, Task.CLASSIFICATION),
+        MaskedAccuracy(task, name="accuracy"),
+        MacroF1(num_labels, task),
+        MatthewsCorrelation(num_labels, task),
     ]

@@ -9,6 +9,7 @@ it from ``fit`` (steps per epoch × epochs) through :class:`ScheduleSteps`, a ca
 from __future__ import annotations
 
 import logging
+import math
 
 import tensorflow as tf
 
@@ -85,7 +86,7 @@ class ScheduleSteps(_keras.callbacks.Callback):
             self.schedule.set_total_steps(steps * epochs)
             logger.info(
                 "Learning rate: warm-up over %d steps to %.2g, linear decay to step %d.",
-                max(1, round(steps * epochs * self.schedule.warmup_fraction)),
+                max(1, math.ceil(steps * epochs * self.schedule.warmup_fraction)),
                 self.schedule.peak,
                 steps * epochs,
             )
@@ -110,7 +111,17 @@ def make_optimizer(
     total_steps: int = 0,
     clipnorm: float | None = 1.0,
 ):
-    """AdamW on a :class:`WarmupLinearDecay` schedule, with global-norm clipping."""
+    """AdamW on a :class:`WarmupLinearDecay` schedule, with global-norm clipping.
+
+    Weight decay (decoupled, ``variable -= learning_rate × weight_decay × variable`` each step)
+    applies to kernels and embeddings, not to variables whose name contains one of
+    :data:`NO_DECAY` (biases, LayerNorm ``gamma``/``beta``). ``clipnorm`` clips the global norm
+    of all gradients together (``None``: no clipping).
+
+    >>> optimizer = make_optimizer(1e-3, total_steps=100)
+    >>> type(optimizer).__name__, optimizer.global_clipnorm, float(optimizer.learning_rate)
+    ('AdamW', 1.0, 0.0)
+    """
     schedule = WarmupLinearDecay(
         learning_rate, total_steps=total_steps, warmup_fraction=warmup_fraction
     )
