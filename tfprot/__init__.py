@@ -57,11 +57,20 @@ _LAZY_MODELS = (
 )
 
 
+# Folding imports torch only when a model runs; still loaded on first use. ``tfprot.fold`` is
+# the subpackage (its function is ``tfprot.fold.fold``), so the function is not re-exported.
+_LAZY_FOLD = ("FoldOptions", "FoldReport", "load_esmfold")
+
+
 def __getattr__(name: str):
     if name in _LAZY_MODELS:
         import tfprot.models
 
         return getattr(tfprot.models, name)
+    if name in _LAZY_FOLD:
+        import tfprot.fold
+
+        return getattr(tfprot.fold, name)
     raise AttributeError(f"module 'tfprot' has no attribute {name!r}")
 
 
@@ -76,6 +85,8 @@ __all__ = [
     "DataFileNotFoundError",
     "DataFormatError",
     "Embeddings",
+    "FoldOptions",
+    "FoldReport",
     "InvalidSequenceError",
     "LabelEncoder",
     "LabelError",
@@ -93,6 +104,7 @@ __all__ = [
     "embed",
     "from_hf_dataset",
     "from_lists",
+    "load_esmfold",
     "load_model",
     "read_fasta",
     "read_fasta_dir",

@@ -32,8 +32,9 @@ __all__ = [
 T = TypeVar("T")
 
 OFFLINE_HINT = (
-    "Pass a local folder that holds the checkpoint (saved with save_pretrained), or use the "
-    "offline preset 'tiny-esm' (untrained) to try tfprot without network."
+    "Pass a local folder that holds the checkpoint (saved with save_pretrained), or use an "
+    "offline preset to try tfprot without network: 'tiny-esm' for language models, "
+    "'tiny-esmfold' for folding (both untrained)."
 )
 
 TF_WEIGHTS = ("tf_model.h5", "tf_model.h5.index.json")

@@ -37,10 +37,19 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     temporary = Path(name)
     try:
         yield temporary
+        # mkstemp creates 0600; give the file the mode a plain open() would (0666 less umask).
+        if temporary.exists():
+            os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 @contextlib.contextmanager

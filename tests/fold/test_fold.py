@@ -1,0 +1,256 @@
+"""fold() end to end with tiny-esmfold on CPU, checked with Biopython and by hand."""
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tfprot.fold import FoldOptions, fold
+
+torch = pytest.importorskip("torch")
+PDB = pytest.importorskip("Bio.PDB")
+
+# Human ubiquitin (UniProt P0CG48, residues 1-76) and short real peptides.
+UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNISKESTLHLVLRLRGG"
+INPUTS = {
+    "ubiquitin": UBIQUITIN,
+    "dimer": "MKTAYIAKQRQISFV:GGSWKLLEVR",  # two chains
+    "with unknown": "ACDEFGHIKXLMNPQRSTVWY",
+    "../../escape/me": "MKTAYIAKQ",
+    "bad": "MKTAY1AKQ",
+}
+FAST = {"num_recycles": 0, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def folded(tiny_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("folded")
+    report = fold(INPUTS, folder, model=tiny_model, **FAST)
+    return report
+
+
+def chains_of(path):
+    from Bio.SeqUtils import seq1
+
+    structure = PDB.PDBParser(QUIET=True).get_structure("s", str(path))
+    return {
+        chain.id: (
+            "".join(seq1(residue.get_resname()) for residue in chain),
+            [residue.id[1] for residue in chain],
+            chain,
+        )
+        for chain in structure[0]
+    }
+
+
+def test_every_pdb_parses_with_its_chains_sequences_and_plddt_b_factors(folded):
+    for identifier, raw in INPUTS.items():
+        result = folded[identifier]
+        if identifier == "bad":
+            continue
+        assert result.status == "folded", result.error
+        stored = json.loads(result.files["json"].read_text())
+        chains = chains_of(result.files["pdb"])
+        expected = raw.split(":")
+        assert list(chains) == ["A", "B"][: len(expected)]
+        plddt = iter(stored["plddt"])
+        for (sequence, numbers, chain), want in zip(chains.values(), expected, strict=True):
+            assert sequence == want  # linker gone, residues right (X written as UNK)
+            assert numbers == list(range(1, len(want) + 1))  # numbering restarts per chain
+            for residue in chain:
+                value = next(plddt)
+                assert 0 <= value <= 100
+                assert all(
+                    atom.get_bfactor() == pytest.approx(value, abs=0.006) for atom in residue
+                )
+                assert {"N", "CA", "C"} <= {atom.get_id() for atom in residue}
+        assert next(plddt, None) is None
+        pae = np.load(result.files["pae"])
+        length = sum(len(c) for c in expected)
+        assert pae.shape == (length, length) and np.isfinite(pae).all() and (pae >= 0).all()
+        assert 0 <= result.ptm <= 1
+        assert result.mean_plddt == pytest.approx(np.mean(stored["plddt"]), abs=0.01)
+
+
+def test_the_summary_lists_every_input_in_order_with_the_bad_one_failed(folded):
+    with open(folded.summary_path, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert [row["id"] for row in rows] == list(INPUTS)
+    status = {row["id"]: row["status"] for row in rows}
+    assert status == {**dict.fromkeys(INPUTS, "folded"), "bad": "failed"}
+    bad = next(row for row in rows if row["id"] == "bad")
+    assert "id 'bad'" in bad["error"] and "'1' at position 6" in bad["error"]
+    dimer = next(row for row in rows if row["id"] == "dimer")
+    assert (dimer["length"], dimer["chains"]) == ("25", "2")
+    assert float(dimer["seconds"]) > 0 and 0 <= float(dimer["ptm"]) <= 1
+
+
+def test_files_stay_inside_the_output_folder(folded):
+    inside = {p.name for p in folded.output_dir.iterdir()}
+    escaped = folded["../../escape/me"]
+    assert escaped.name.startswith("escape_me-") and f"{escaped.name}.pdb" in inside
+    assert not (folded.output_dir.parent.parent / "escape").exists()
+    for result in folded.results:
+        for path in result.files.values():
+            assert path.resolve().parent == folded.output_dir.resolve()
+
+
+def test_pictures_and_offline_html(folded):
+    from matplotlib.image import imread
+
+    files = folded["dimer"].files
+    assert imread(files["plddt_png"]).shape[2] in (3, 4)
+    assert imread(files["pae_png"]).shape[0] > 100
+    page = files["html"].read_text()
+    assert "3Dmol-min.js.LICENSE.txt" in page and "$3Dmol" in page  # the viewer is inlined
+    assert len(page) > 500_000
+    assert "<script src=" not in page and "<link" not in page  # nothing loaded from anywhere
+    assert "ATOM  " in page and "UNTRAINED" in page
+
+
+def test_a_result_does_not_depend_on_its_batch_and_ptm_matches_transformers(
+    folded, tiny_model, tmp_path
+):
+    alone = fold({"ubiquitin": UBIQUITIN}, tmp_path, model=tiny_model, html=False, **FAST)
+    assert alone["ubiquitin"].ptm == pytest.approx(folded["ubiquitin"].ptm, abs=1e-5)
+    a = np.load(alone["ubiquitin"].files["pae"])
+    b = np.load(folded["ubiquitin"].files["pae"])
+    np.testing.assert_allclose(a, b, atol=1e-3)
+    from tfprot.fold.residues import to_aatype
+
+    with torch.no_grad():  # transformers' own pTM is right for one unpadded monomer
+        reference = tiny_model.model(torch.tensor(to_aatype(UBIQUITIN))[None], num_recycles=0)
+    assert alone["ubiquitin"].ptm == pytest.approx(float(reference["ptm"]), abs=1e-5)
+
+
+def test_resume_skips_finished_outputs_and_overwrite_refolds(folded, tiny_model, tmp_path):
+    inputs = {"one": "MKTAYIAKQ", "two": "GGSWKLLEV"}
+    first = fold(inputs, tmp_path, model=tiny_model, pictures=False, html=False, **FAST)
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    (tmp_path / "two.json").unlink()  # as if interrupted before "two" finished
+
+    calls = []
+    original = tiny_model.predict
+
+    def counting(layouts, **kwargs):
+        calls.append(len(layouts))
+        return original(layouts, **kwargs)
+
+    tiny_model.predict = counting
+    try:
+        again = fold(inputs, tmp_path, model=tiny_model, pictures=False, html=False, **FAST)
+        assert [r.status for r in again.results] == ["skipped", "folded"] and calls == [1]
+        assert (tmp_path / "one.pdb").stat().st_mtime_ns == stamps["one.pdb"]
+        assert again["one"].ptm == pytest.approx(first["one"].ptm)
+        fold(inputs, tmp_path, model=tiny_model, overwrite=True, pictures=False, html=False, **FAST)
+        assert calls == [1, 2]
+    finally:
+        del tiny_model.predict
+
+
+def test_out_of_memory_retries_with_a_smaller_chunk(tiny_model, tmp_path):
+    tried = []
+    original = tiny_model.predict
+
+    def first_call_runs_out(layouts, *, chunk_size=None, **kwargs):
+        tried.append(chunk_size)
+        if len(tried) == 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return original(layouts, chunk_size=chunk_size, **kwargs)
+
+    tiny_model.predict = first_call_runs_out
+    try:
+        report = fold({"p": UBIQUITIN}, tmp_path, model=tiny_model, html=False, **FAST)
+    finally:
+        del tiny_model.predict
+    assert tried == [None, 128]
+    result = report["p"]
+    assert (result.status, result.chunk_size, result.attempts) == ("folded", 128, 2)
+    assert json.loads(result.files["json"].read_text())["chunk_size"] == 128
+
+
+def test_a_sequence_that_never_fits_fails_alone_with_the_reason(tiny_model, tmp_path):
+    original = tiny_model.predict
+
+    def long_one_runs_out(layouts, **kwargs):
+        if any(layout.total_length > 50 for layout in layouts):
+            raise RuntimeError("CUDA out of memory. Tried to allocate 80.00 GiB")
+        return original(layouts, **kwargs)
+
+    tiny_model.predict = long_one_runs_out
+    try:
+        report = fold(
+            {"short": "MKTAYIAKQ", "long": UBIQUITIN, "short2": "GGSWKLLEV"},
+            tmp_path,
+            model=tiny_model,
+            options=FoldOptions(batch_tokens=10_000, pictures=False, html=False, **FAST),
+        )
+    finally:
+        del tiny_model.predict
+    assert [r.status for r in report.results] == ["folded", "failed", "folded"]
+    long = report["long"]
+    # the batch (chunk None), then alone: None again (a batch of one needs less), 128 ... 4
+    assert "id 'long': out of memory" in long.error and long.attempts == 8
+    assert not (tmp_path / "long.pdb").exists()
+
+
+def test_too_long_sequences_are_refused_with_a_message(tiny_model, tmp_path):
+    report = fold(
+        {"ok": "MKTAYIAKQ", "huge": UBIQUITIN, "huge_complex": "MKTAYIAKQ:MKTAYIAKQ"},
+        tmp_path,
+        model=tiny_model,
+        max_length=40,
+        pictures=False,
+        html=False,
+        **FAST,
+    )
+    assert [r.status for r in report.results] == ["folded", "failed", "failed"]
+    assert "76 residues (linkers included) exceed max_length=40" in report["huge"].error
+    assert "43 residues" in report["huge_complex"].error  # 9 + 25 linker + 9
+
+
+def test_batches_are_length_sorted_under_the_token_budget(tiny_model, tmp_path):
+    sizes = []
+    original = tiny_model.predict
+
+    def recording(layouts, **kwargs):
+        sizes.append([layout.total_length for layout in layouts])
+        return original(layouts, **kwargs)
+
+    tiny_model.predict = recording
+    lengths = [30, 10, 20, 12, 28]
+    try:
+        fold(
+            [UBIQUITIN[:n] for n in lengths],
+            tmp_path,
+            model=tiny_model,
+            batch_tokens=60,
+            pictures=False,
+            html=False,
+            **FAST,
+        )
+    finally:
+        del tiny_model.predict
+    assert sizes == [[10, 12, 20], [28, 30]]  # 3 x 20 <= 60; 3 x 28 > 60
+
+
+def test_options_are_validated():
+    with pytest.raises(ValueError, match="chunk_size"):
+        FoldOptions(chunk_size=0)
+    with pytest.raises(ValueError, match="num_recycles"):
+        FoldOptions(num_recycles=-1)
+
+
+def test_the_output_folder_holds_no_temporary_files(folded):
+    assert not [name for name in os.listdir(folded.output_dir) if name.startswith(".")]
+
+
+def test_token_ids_go_in_and_the_structure_has_their_residues(tiny_model, esm_tokenizer, tmp_path):
+    ids = np.full((2, 14), esm_tokenizer.pad_id, dtype=np.int32)  # a padded batch, as tf.data
+    for row, sequence in enumerate(["MKTAYIAKQRQI", "GGSWKL"]):
+        encoded = esm_tokenizer.encode(sequence)
+        ids[row, : len(encoded)] = encoded
+    report = fold(ids, tmp_path, model=tiny_model, pictures=False, html=False, **FAST)
+    assert [chains_of(r.files["pdb"])["A"][0] for r in report.results] == ["MKTAYIAKQRQI", "GGSWKL"]
