@@ -20,14 +20,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
 
-    class Boom(Exception):
+    class BoomError(Exception):
         pass
 
     from tfprot._io import open_atomic
 
-    with pytest.raises(Boom), open_atomic(target) as handle:
+    with pytest.raises(BoomError), open_atomic(target) as handle:
         handle.write("half")
-        raise Boom
+        raise BoomError
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["out.txt"]
 
