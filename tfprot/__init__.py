@@ -37,8 +37,10 @@ from tfprot.errors import (  # noqa: E402
     InvalidSequenceError,
     LabelError,
     MissingDependencyError,
+    OptionError,
     PrecisionError,
     TfprotError,
+    UniProtError,
 )
 from tfprot.presets import PRESETS  # noqa: E402
 
@@ -91,6 +93,7 @@ __all__ = [
     "LabelEncoder",
     "LabelError",
     "MissingDependencyError",
+    "OptionError",
     "PrecisionError",
     "Prediction",
     "ProteinDataset",
@@ -99,6 +102,7 @@ __all__ = [
     "ProteinTokenizer",
     "Task",
     "TfprotError",
+    "UniProtError",
     "__version__",
     "clean_sequence",
     "embed",

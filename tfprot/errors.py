@@ -19,8 +19,10 @@ __all__ = [
     "InvalidSequenceError",
     "LabelError",
     "MissingDependencyError",
+    "OptionError",
     "PrecisionError",
     "TfprotError",
+    "UniProtError",
 ]
 
 
@@ -52,6 +54,27 @@ class MissingDependencyError(TfprotError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
 
 
+class OptionError(TfprotError, ValueError):
+    """An option is out of range or of the wrong type (e.g. ``trainable_layers=-1``)."""
+
+
 class PrecisionError(TfprotError, ValueError):
     """An unknown precision policy name (expect ``'auto'``, ``'float32'``, ``'mixed_float16'`` or
     ``'mixed_bfloat16'``)."""
+
+
+class UniProtError(TfprotError, OSError):
+    """UniProt could not be reached, refused the request, or sent something unusable.
+
+    Attributes:
+        url: the URL of the failing request.
+        status: its HTTP status, or ``None`` when no response came (connection error).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    def __str__(self) -> str:
+        return str(self.args[0])
