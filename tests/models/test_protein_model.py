@@ -270,7 +270,10 @@ def test_predict_from_fasta_keeps_ids_and_order(trained, tmp_path):
     assert [p.sequence for p in from_file] == SEQUENCES
     for a, b in zip(from_file, from_list, strict=True):
         assert a.label == b.label
-        np.testing.assert_allclose(list(a.probabilities.values()), list(b.probabilities.values()))
+        # Different batches pad differently; oneDNN may sum in another order (~1e-7 relative).
+        np.testing.assert_allclose(
+            list(a.probabilities.values()), list(b.probabilities.values()), rtol=1e-5, atol=1e-6
+        )
 
 
 def _short_window_model(model):

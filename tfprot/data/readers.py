@@ -132,7 +132,10 @@ def as_records(inputs: Any) -> list[ProteinRecord]:
         return from_lists([text])
     items = list(inputs)
     if not items:
-        raise DataFormatError("No sequences given: the input is empty.")
+        raise DataFormatError(
+            "No sequences given: the input is empty. Pass at least one sequence, a FASTA or table "
+            "path, or ProteinRecords."
+        )
     if all(isinstance(item, ProteinRecord) for item in items):
         return items
     if all(isinstance(item, str) for item in items):

@@ -166,7 +166,7 @@ def embed_with(
 
     from tfprot.models.protein_model import BATCH_SIGNATURE, hidden_states
 
-    @tf.function(input_signature=BATCH_SIGNATURE)
+    @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
     def compiled(batch):
         return hidden_states(transformer, batch)
 

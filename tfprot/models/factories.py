@@ -15,15 +15,16 @@ Then ``model.fit(train.take(2))``. Checkpoints: a preset (``'tiny-esm'`` offline
 from __future__ import annotations
 
 import logging
+import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from tfprot._keras import keras
 from tfprot.data.dataset import ProteinDataset
 from tfprot.data.labels import LabelEncoder, Task
 from tfprot.data.tokenizer import ProteinTokenizer
-from tfprot.errors import CheckpointError, LabelError
+from tfprot.errors import CheckpointError, LabelError, OptionError
 from tfprot.models.checkpoints import load_transformer
 from tfprot.models.losses import loss_for_task
 from tfprot.models.metrics import metrics_for_task
@@ -33,6 +34,7 @@ from tfprot.models.protein_model import METADATA_FILE, ProteinModel
 from tfprot.presets import resolve_preset
 
 __all__ = [
+    "OptionError",
     "compile_model",
     "load_model",
     "sequence_classifier",
@@ -44,6 +46,14 @@ logger = logging.getLogger(__name__)
 _keras = keras()
 
 Labels = LabelEncoder | ProteinDataset | Sequence[str]
+
+_FACTORY = {
+    Task.CLASSIFICATION: "sequence_classifier",
+    Task.MULTILABEL: "sequence_classifier(..., multi_label=True)",
+    Task.REGRESSION: "sequence_regressor",
+    Task.TOKEN: "token_classifier",
+}
+"""The factory that builds a model for each task, for error messages."""
 
 
 def sequence_classifier(
@@ -105,33 +115,37 @@ def build_model(
         precision: ``'auto'``, ``'float32'``, ``'mixed_float16'`` or ``'mixed_bfloat16'``.
         jit_compile: compile train and predict steps with XLA (pair with static-shape data).
         learning_rate: peak learning rate; default 5e-5 for pretrained weights, 1e-3 for the
-            randomly initialised ``tiny-*`` presets (logged).
+            randomly initialised ``tiny-*`` presets (the choice is logged).
         weight_decay, warmup_fraction, total_steps, clipnorm: the AdamW schedule (see
             :mod:`tfprot.models.optimization`); ``total_steps=0`` learns it from ``fit``.
         trainable_layers: ``None`` trains everything; ``0`` freezes the backbone (head only);
-            ``N`` trains the top N encoder layers and the head.
+            ``N`` trains the top N encoder layers (and the final layer norm) and the head.
         tokenizer: override the checkpoint's tokenizer.
-        compile: compile with the defaults (a user can recompile).
+        compile: compile with the defaults (a user can recompile with :func:`compile_model`).
         **config: extra transformers config values (e.g. ``hidden_dropout_prob``).
+
+    Raises:
+        LabelError: no class names, a data set or encoder of another task.
+        CheckpointError: a checkpoint that cannot be found or lacks files.
+        OptionError: ``trainable_layers`` out of range.
+
+    >>> model = build_model("tiny-esm", "token", ["C", "E", "H"], precision="float32",
+    ...                     trainable_layers=0)
+    >>> model.task.value, [w.name.split("/")[-2] for w in model.trainable_weights]
+    ('token', ['classifier', 'classifier'])
     """
     task = Task.parse(task)
     encoder, data_summary = _label_encoder(task, labels)
+    trainable_layers = _check_trainable_layers(trainable_layers)
     hidden_size = _hidden_size(checkpoint)
     choice = resolve_precision(precision, hidden_size=hidden_size)
+    # The tokenizer first: it is cheap, and a folder without tokenizer files fails before the
+    # (slow) model load.
+    tokenizer = tokenizer or ProteinTokenizer.from_pretrained(checkpoint)
     previous = _keras.mixed_precision.global_policy()
     _keras.mixed_precision.set_global_policy(choice.policy)
     try:
-        head = {
-            "num_labels": encoder.num_labels,
-            "id2label": encoder.id2label,
-            "label2id": encoder.label2id,
-        }
-        if task is Task.MULTILABEL:
-            head["problem_type"] = "multi_label_classification"
-        elif task is Task.REGRESSION:
-            head["problem_type"] = "regression"
-        loaded = load_transformer(checkpoint, task, **head, **config)
-        tokenizer = tokenizer or ProteinTokenizer.from_pretrained(checkpoint)
+        loaded = load_transformer(checkpoint, task, **_head_config(task, encoder), **config)
         _silence_unused_weights(loaded.model)
         _set_trainable_layers(loaded.model, trainable_layers)
         info = {
@@ -148,16 +162,9 @@ def build_model(
     finally:
         _keras.mixed_precision.set_global_policy(previous)
     if compile:
-        if learning_rate is None:
-            learning_rate = default_learning_rate(loaded.pretrained)
-            logger.info(
-                "Learning rate %.0e (%s weights).",
-                learning_rate,
-                "pretrained" if loaded.pretrained else "random",
-            )
         compile_model(
             model,
-            learning_rate=learning_rate,
+            learning_rate=_learning_rate(learning_rate, loaded.pretrained, loaded.checkpoint),
             weight_decay=weight_decay,
             warmup_fraction=warmup_fraction,
             total_steps=total_steps,
@@ -178,22 +185,35 @@ def compile_model(
     jit_compile: bool = False,
     **compile_options: Any,
 ) -> ProteinModel:
-    """Compile with tfprot's defaults for the model's task (override any through
-    ``compile_options``: ``optimizer``, ``loss``, ``metrics``...)."""
-    options = {
-        "optimizer": make_optimizer(
+    """Compile with tfprot's defaults for the model's task; any ``model.compile`` argument
+    (``optimizer``, ``loss``, ``metrics``, ``weighted_metrics``...) overrides its default.
+
+    The default metrics (:func:`tfprot.models.metrics.metrics_for_task`) go in
+    ``weighted_metrics``, so that the zero-weight filler rows of static-shape batches do not
+    count; passing ``metrics`` or ``weighted_metrics`` replaces them.
+
+    >>> import tfprot
+    >>> model = tfprot.sequence_regressor("tiny-esm", precision="float32", compile=False)
+    >>> _ = compile_model(model, learning_rate=1e-4, loss="mae", metrics=["mse"])
+    >>> model.loss, type(model.optimizer).__name__
+    ('mae', 'AdamW')
+    """
+    if "optimizer" in compile_options:
+        optimizer = compile_options.pop("optimizer")
+    else:
+        optimizer = make_optimizer(
             learning_rate,
             weight_decay=weight_decay,
             warmup_fraction=warmup_fraction,
             total_steps=total_steps,
             clipnorm=clipnorm,
-        ),
-        "loss": loss_for_task(model.task),
-        "metrics": metrics_for_task(model.task, model.label_encoder.num_labels),
-        "jit_compile": jit_compile,
-        **compile_options,
-    }
-    model.compile(**options)
+        )
+    if "metrics" not in compile_options and "weighted_metrics" not in compile_options:
+        compile_options["weighted_metrics"] = metrics_for_task(
+            model.task, model.label_encoder.num_labels
+        )
+    compile_options.setdefault("loss", loss_for_task(model.task))
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, **compile_options)
     return model
 
 
@@ -245,21 +265,69 @@ def load_model(
 
 
 def _label_encoder(task: Task, labels: Labels) -> tuple[LabelEncoder, dict[str, Any] | None]:
+    """The label vocabulary (and the data summary, for a data set) of a ``task`` model."""
     if isinstance(labels, ProteinDataset):
         if labels.task is not task:
             raise LabelError(
-                f"The data set is for a {labels.task.value!r} task, the model for {task.value!r}."
+                f"The data set {labels.name!r} is for a {labels.task.value!r} task, but the "
+                f"model is for {task.value!r}. Use {_FACTORY[labels.task]} for this data, or "
+                f"build the data set with task={task.value!r}."
             )
         return labels.label_encoder, labels.summary()
     if isinstance(labels, LabelEncoder):
         if labels.task is not task:
             raise LabelError(
-                f"The label encoder is for a {labels.task.value!r} task, the model for {task.value!r}."
+                f"The label encoder is for a {labels.task.value!r} task, but the model is for "
+                f"{task.value!r}. Use {_FACTORY[labels.task]} with it."
             )
         return labels, None
-    if isinstance(labels, str):
-        raise LabelError(f"labels must be a list of class names, got the string {labels!r}.")
-    return LabelEncoder(task, tuple(str(name) for name in labels)), None
+    if isinstance(labels, (str, bytes)):
+        raise LabelError(
+            f"labels must be a list of class names, got the string {labels!r}; pass "
+            f"[{labels!r}, ...] with every class, or list({labels!r}) for one class per character."
+        )
+    if labels is None or not isinstance(labels, Iterable):
+        raise LabelError(
+            f"labels must be the class names, a LabelEncoder or a ProteinDataset, got {labels!r}."
+        )
+    names = tuple(str(name) for name in labels)
+    if not names:
+        raise LabelError(
+            f"labels is empty: a {task.value} model needs its class names (e.g. "
+            "['cytoplasmic', 'plasma_membrane']), or the ProteinDataset it will train on."
+        )
+    return LabelEncoder(task, names), None
+
+
+def _head_config(task: Task, encoder: LabelEncoder) -> dict[str, Any]:
+    """The transformers config values of the task head."""
+    head: dict[str, Any] = {
+        "num_labels": encoder.num_labels,
+        "id2label": encoder.id2label,
+        "label2id": encoder.label2id,
+    }
+    if task is Task.MULTILABEL:
+        head["problem_type"] = "multi_label_classification"
+    elif task is Task.REGRESSION:
+        head["problem_type"] = "regression"
+    return head
+
+
+def _learning_rate(learning_rate: float | None, pretrained: bool, checkpoint: str) -> float:
+    """The given learning rate, or the default for the weights (logged either way)."""
+    if learning_rate is not None:
+        if not learning_rate > 0:
+            raise OptionError(f"learning_rate must be positive, got {learning_rate!r}.")
+        logger.info("Learning rate %.2g (given).", learning_rate)
+        return float(learning_rate)
+    chosen = default_learning_rate(pretrained)
+    logger.info(
+        "Learning rate %.2g: the default for %s weights (%s); pass learning_rate= to change it.",
+        chosen,
+        "pretrained" if pretrained else "randomly initialised",
+        checkpoint,
+    )
+    return chosen
 
 
 def _hidden_size(checkpoint: str | os.PathLike) -> int:
@@ -298,24 +366,43 @@ def _silence_unused_weights(transformer) -> None:
             table.trainable = False
 
 
+def _check_trainable_layers(trainable_layers: int | None) -> int | None:
+    """``None`` or a non-negative ``int`` (what can be checked before the model exists)."""
+    if trainable_layers is None:
+        return None
+    if isinstance(trainable_layers, bool) or not isinstance(trainable_layers, numbers.Integral):
+        raise OptionError(
+            f"trainable_layers must be None (train everything) or a number of top encoder "
+            f"layers to train (0: the head only), got {trainable_layers!r}."
+        )
+    if trainable_layers < 0:
+        raise OptionError(
+            f"trainable_layers must be 0 (the head only) or more, got {trainable_layers}."
+        )
+    return int(trainable_layers)
+
+
 def _set_trainable_layers(transformer, trainable_layers: int | None) -> None:
     """Freeze the backbone except the top ``trainable_layers`` encoder layers (``None``: all)."""
     if trainable_layers is None:
         return
     main = _main_layer(transformer)
-    layers = list(getattr(getattr(main, "encoder", None), "layer", []))
+    encoder = getattr(main, "encoder", None)
+    layers = list(getattr(encoder, "layer", []))
     if not layers:
         raise CheckpointError(
-            f"Cannot find the encoder layers of {type(transformer).__name__} to freeze."
+            f"Cannot find the encoder layers of {type(transformer).__name__} to freeze; use "
+            "trainable_layers=None."
         )
-    if not 0 <= trainable_layers <= len(layers):
-        raise CheckpointError(
-            f"trainable_layers must be between 0 and {len(layers)}, got {trainable_layers}."
+    if trainable_layers > len(layers):
+        raise OptionError(
+            f"trainable_layers must be between 0 and {len(layers)} (the encoder layers of "
+            f"{type(transformer).__name__}), got {trainable_layers}."
         )
     main.embeddings.trainable = False
     for index, layer in enumerate(layers):
         layer.trainable = index >= len(layers) - trainable_layers
-    final_norm = getattr(main.encoder, "emb_layer_norm_after", None)
+    final_norm = getattr(encoder, "emb_layer_norm_after", None)  # ESM-2's norm after the top layer
     if final_norm is not None:
         final_norm.trainable = trainable_layers > 0
     logger.info(

@@ -221,11 +221,11 @@ class ProteinModel(_keras.Model):
             )
         return sequence_outputs(records, self.tokenizer, forward, **options)
 
-    @tf.function(input_signature=BATCH_SIGNATURE)
+    @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
     def _forward(self, batch):
         return self(batch, training=False)
 
-    @tf.function(input_signature=BATCH_SIGNATURE)
+    @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
     def _hidden_states(self, batch):
         return hidden_states(self.transformer, batch)
 
