@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_folder", "atomic_path", "open_atomic", "write_bytes_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_folder",
+    "atomic_path",
+    "ensure_replaceable",
+    "open_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 
 @contextlib.contextmanager
@@ -101,3 +108,18 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def ensure_replaceable(folder: Path, marker: str, what: str) -> None:
+    """Refuse to replace an existing non-empty folder unless it holds ``marker`` (a previous
+    save of the same kind): an atomic save removes the folder it replaces."""
+    from tfprot.errors import CheckpointError
+
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder} is a file, not a folder; choose another output path.")
+    if not folder.is_dir() or not any(folder.iterdir()) or (folder / marker).is_file():
+        return
+    raise CheckpointError(
+        f"{folder} exists, is not empty and is not {what} (no {marker}); saving would replace "
+        "it. Choose a new or empty folder."
+    )

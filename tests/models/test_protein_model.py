@@ -18,7 +18,8 @@ import pytest
 import tfprot
 from tfprot.data.batching import length_sorted_batches
 from tfprot.errors import CheckpointError, DataFormatError, LabelError
-from tfprot.models.protein_model import ProteinModel, progress_bar, residue_windows
+from tfprot.models.inference import progress_bar, residue_windows
+from tfprot.models.protein_model import ProteinModel
 
 TASKS = ("classification", "multilabel", "regression", "token")
 MULTILABEL_CLASSES = ("cytosol", "membrane", "secreted")

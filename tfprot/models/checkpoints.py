@@ -22,7 +22,7 @@ from tfprot.data.labels import Task
 from tfprot.errors import CheckpointError, MissingDependencyError
 from tfprot.presets import Preset, resolve_preset
 
-__all__ = ["LoadedTransformer", "load_transformer", "tiny_config"]
+__all__ = ["LoadedTransformer", "hidden_size_of", "load_transformer", "tiny_config"]
 
 logger = logging.getLogger(__name__)
 
@@ -298,6 +298,27 @@ def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
     model = model_class(tiny_config(preset, **config))
     model(model.dummy_inputs, training=False)  # create the weights
     return model
+
+
+def hidden_size_of(checkpoint: str | os.PathLike, default: int = 320) -> int:
+    """The hidden size of a preset or local folder, without loading it or going online (for
+    ``precision='auto'``'s probe); ``default`` for a Hub id.
+
+    >>> hidden_size_of("tiny-esm"), hidden_size_of("esm2_t12_35M"), hidden_size_of("org/unknown")
+    (64, 480, 320)
+    """
+    import json
+
+    preset = resolve_preset(os.fspath(checkpoint))
+    if preset is not None:
+        return preset.hidden_size
+    config = Path(checkpoint) / "config.json"
+    if config.is_file():
+        try:
+            return int(json.loads(config.read_text()).get("hidden_size", default))
+        except (ValueError, TypeError):
+            return default  # an unreadable config is reported when the model loads
+    return default
 
 
 def is_checkpoint_folder(path: str | os.PathLike) -> bool:

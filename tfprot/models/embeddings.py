@@ -15,7 +15,6 @@ embedding and the mean covers the whole sequence (see :mod:`tfprot.models.protei
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,10 +127,10 @@ def embed(
             ``max_length`` (default a quarter of the window).
     """
     from tfprot._keras import keras
-    from tfprot.models.checkpoints import load_transformer
+    from tfprot.models.checkpoints import hidden_size_of, load_transformer
     from tfprot.models.precision import resolve_precision
 
-    choice = resolve_precision(precision, hidden_size=_hidden_size(checkpoint))
+    choice = resolve_precision(precision, hidden_size=hidden_size_of(checkpoint))
     keras_module = keras()
     previous = keras_module.mixed_precision.global_policy()
     keras_module.mixed_precision.set_global_policy(choice.policy)
@@ -164,7 +163,7 @@ def embed_with(
     """Embed with an already built transformers TF model (any head: its encoder is used)."""
     import tensorflow as tf
 
-    from tfprot.models.protein_model import BATCH_SIGNATURE, hidden_states
+    from tfprot.models.inference import BATCH_SIGNATURE, hidden_states
 
     @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
     def compiled(batch):
@@ -193,7 +192,7 @@ def embed_records(
 ) -> Embeddings:
     """Embed with ``forward``, a function from a padded batch to hidden states
     ``[batch, tokens, hidden]``."""
-    from tfprot.models.protein_model import residue_outputs
+    from tfprot.models.inference import residue_outputs
 
     records = as_records(inputs)
     residues = residue_outputs(
@@ -210,16 +209,3 @@ def embed_records(
         return Embeddings(ids, tuple(r.astype(np.float32) for r in residues), per_residue=True)
     vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
     return Embeddings(ids, vectors, per_residue=False)
-
-
-def _hidden_size(checkpoint: str | os.PathLike) -> int:
-    """The hidden size of a preset or local folder, for ``precision='auto'`` (320 if unknown)."""
-    from tfprot.presets import resolve_preset
-
-    preset = resolve_preset(os.fspath(checkpoint))
-    if preset is not None:
-        return preset.hidden_size
-    config = Path(checkpoint) / "config.json"
-    if config.is_file():
-        return int(json.loads(config.read_text()).get("hidden_size", 320))
-    return 320

@@ -27,9 +27,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfprot._io import atomic_folder, write_text_atomic
+from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
 from tfprot.data.labels import Task
-from tfprot.models.protein_model import ensure_replaceable
 
 __all__ = ["LABELS_FILE", "TOKENIZER_FOLDER", "export_saved_model"]
 

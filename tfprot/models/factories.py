@@ -25,13 +25,12 @@ from tfprot.data.dataset import ProteinDataset
 from tfprot.data.labels import LabelEncoder, Task
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import CheckpointError, LabelError, OptionError
-from tfprot.models.checkpoints import load_transformer
+from tfprot.models.checkpoints import hidden_size_of, load_transformer
 from tfprot.models.losses import loss_for_task
 from tfprot.models.metrics import metrics_for_task
 from tfprot.models.optimization import default_learning_rate, make_optimizer
 from tfprot.models.precision import resolve_precision
 from tfprot.models.protein_model import METADATA_FILE, ProteinModel
-from tfprot.presets import resolve_preset
 
 __all__ = [
     "OptionError",
@@ -137,7 +136,7 @@ def build_model(
     task = Task.parse(task)
     encoder, data_summary = _label_encoder(task, labels)
     trainable_layers = _check_trainable_layers(trainable_layers)
-    hidden_size = _hidden_size(checkpoint)
+    hidden_size = hidden_size_of(checkpoint)
     choice = resolve_precision(precision, hidden_size=hidden_size)
     # The tokenizer first: it is cheap, and a folder without tokenizer files fails before the
     # (slow) model load.
@@ -328,20 +327,6 @@ def _learning_rate(learning_rate: float | None, pretrained: bool, checkpoint: st
         checkpoint,
     )
     return chosen
-
-
-def _hidden_size(checkpoint: str | os.PathLike) -> int:
-    """The hidden size of a checkpoint, for the precision probe (best effort, no download)."""
-    preset = resolve_preset(os.fspath(checkpoint))
-    if preset is not None:
-        return preset.hidden_size
-    import json
-    from pathlib import Path
-
-    config = Path(checkpoint) / "config.json"
-    if config.is_file():
-        return int(json.loads(config.read_text()).get("hidden_size", 320))
-    return 320
 
 
 def _main_layer(transformer):
