@@ -197,3 +197,15 @@ def test_a_filler_row_keeps_gradients_finite():
     assert np.isfinite(float(loss))
     gradients = tape.gradient(loss, model.trainable_variables)
     assert all(np.isfinite(tf.convert_to_tensor(g).numpy()).all() for g in gradients)
+
+
+def test_reduction_none_gives_each_rows_mean_over_its_counted_tokens():
+    labels, logits, _ = _token_batch()
+    per_row = MaskedSparseCategoricalCrossentropy(reduction="none")(labels, logits).numpy()
+    log_p = _log_softmax(logits.astype("float64"))
+    expected = []
+    for row in range(len(labels)):
+        counted = labels[row] != IGNORE_INDEX
+        picked = np.take_along_axis(log_p[row], np.where(counted, labels[row], 0)[:, None], -1)
+        expected.append(-picked[counted, 0].mean() if counted.any() else 0.0)
+    np.testing.assert_allclose(per_row, expected, rtol=1e-5, atol=1e-6)
