@@ -48,7 +48,8 @@ def test_default_demo_as_a_subprocess_beats_the_majority_baseline(tmp_path):
     assert "cuInit" not in result.stderr and "cuda drivers" not in result.stderr
     accuracy = float(re.search(r"test      : accuracy ([\d.]+)%", result.stdout).group(1))
     baseline = float(re.search(r"scores ([\d.]+)% test accuracy", result.stdout).group(1))
-    # Seeds 0-2 gave 89.8-91.3% against 53.2% here; demand a clear margin, not the exact value.
+    # Seeds 0-4 gave 88.7-92.5% against 53.2% here (a from-scratch model first sits on the
+    # majority-class plateau; 3 epochs left seed 0 there). Demand a clear margin, not the value.
     assert accuracy > baseline + 15, result.stdout
     assert (tmp_path / "model" / "model.safetensors").is_file()
 

@@ -5,7 +5,7 @@ weights) on the bundled cytosol vs plasma-membrane data (MultiLoc) for a short r
 accuracy beside the majority-class baseline, predicts a few test sequences and saves the model.
 
 Example:
-    tfprot demo --epochs 3 --out demo_output
+    tfprot demo --epochs 6 --out demo_output
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ def create_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfprot demo",
         description=__doc__.split("\n\n")[1],
-        epilog="Example: tfprot demo --epochs 3 --out demo_output",
+        epilog="Example: tfprot demo --epochs 6 --out demo_output",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
+    parser.add_argument("--epochs", type=int, default=6, help="training epochs (default 6)")
     parser.add_argument(
         "--max-length",
         type=int,
@@ -45,9 +45,8 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--learning-rate",
         type=float,
-        default=3e-3,
-        help="peak learning rate (default 3e-3: random weights need a large one to leave the "
-        "majority-class plateau within a few epochs)",
+        default=None,
+        help="peak learning rate (default: tfprot's choice for random weights, 1e-3)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and shuffling")
     parser.add_argument(
