@@ -24,6 +24,9 @@ COMMANDS = {
 def setup_logging(debug: bool = False) -> None:
     """Logging for the command line: tfprot's INFO messages, TensorFlow's C++ chatter off."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
+    # transformers configures its own handler (read once, at its import): errors only, unless
+    # --debug; its "TF classes are deprecated" banner is not news to a tfprot user.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "info" if debug else "error")
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if debug else "%(message)s",

@@ -109,8 +109,13 @@ def run(args: argparse.Namespace) -> int:
         f"  baseline  : always '{baseline['prediction']}' scores {baseline['accuracy']:.1%} "
         "test accuracy"
     )
-    print("  predictions (test sequences):")
-    records = data.records("test")[:4]
+    print("  predictions (test sequences, two of each class):")
+    test_records = data.records("test")
+    records = [
+        record
+        for name in data.label_encoder.classes
+        for record in [r for r in test_records if r.label == name][:2]
+    ]
     for record, prediction in zip(records, model.predict_sequences(records), strict=True):
         confidence = prediction.probabilities[prediction.label]
         print(
