@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "DataFileNotFoundError",
     "DataFormatError",
+    "HubError",
     "InvalidSequenceError",
     "LabelError",
     "MissingDependencyError",
@@ -52,6 +53,11 @@ class CheckpointError(TfprotError, OSError):
 
 class MissingDependencyError(TfprotError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class HubError(TfprotError, OSError):
+    """The 🤗 Hub could not be reached, or refused a request (e.g. an upload); the message names
+    the endpoint and never holds the token."""
 
 
 class OptionError(TfprotError, ValueError):
