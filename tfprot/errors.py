@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "DataFileNotFoundError",
     "DataFormatError",
+    "DistributeError",
     "HubError",
     "InvalidSequenceError",
     "LabelError",
@@ -53,6 +54,10 @@ class CheckpointError(TfprotError, OSError):
 
 class MissingDependencyError(TfprotError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class DistributeError(TfprotError, RuntimeError):
+    """A distribution strategy cannot be created (no TPU, a malformed ``TF_CONFIG``...)."""
 
 
 class HubError(TfprotError, OSError):

@@ -103,6 +103,7 @@ def build_model(
     trainable_layers: int | None = None,
     tokenizer: ProteinTokenizer | None = None,
     compile: bool = True,
+    strategy: Any = None,
     **config: Any,
 ) -> ProteinModel:
     """Build (and compile) a :class:`ProteinModel` for ``task`` from ``checkpoint``.
@@ -121,6 +122,10 @@ def build_model(
             ``N`` trains the top N encoder layers (and the final layer norm) and the head.
         tokenizer: override the checkpoint's tokenizer.
         compile: compile with the defaults (a user can recompile with :func:`compile_model`).
+        strategy: a ``tf.distribute.Strategy`` (see :func:`tfprot.distribute.strategy`): the
+            model and its optimizer are built and compiled in its scope. Under a TPU strategy
+            every step is compiled with XLA whatever ``jit_compile`` says, and
+            ``precision='auto'`` picks ``mixed_bfloat16``. Default: no strategy.
         **config: extra transformers config values (e.g. ``hidden_dropout_prob``).
 
     Raises:
@@ -133,6 +138,26 @@ def build_model(
     >>> model.task.value, [w.name.split("/")[-2] for w in model.trainable_weights]
     ('token', ['classifier', 'classifier'])
     """
+    if strategy is not None:
+        with strategy.scope():
+            model = build_model(
+                checkpoint,
+                task,
+                labels,
+                precision=precision,
+                jit_compile=jit_compile,
+                learning_rate=learning_rate,
+                weight_decay=weight_decay,
+                warmup_fraction=warmup_fraction,
+                total_steps=total_steps,
+                clipnorm=clipnorm,
+                trainable_layers=trainable_layers,
+                tokenizer=tokenizer,
+                compile=compile,
+                **config,
+            )
+        _note_strategy(model, strategy)
+        return model
     task = Task.parse(task)
     encoder, data_summary = _label_encoder(task, labels)
     trainable_layers = _check_trainable_layers(trainable_layers)
@@ -222,6 +247,7 @@ def load_model(
     precision: str | None = None,
     compile: bool = True,
     jit_compile: bool = False,
+    strategy: Any = None,
 ) -> ProteinModel:
     """Reload a model saved with :meth:`ProteinModel.save_pretrained`.
 
@@ -229,6 +255,7 @@ def load_model(
         folder: the saved folder.
         precision: default: the precision it was trained with.
         compile: compile with the defaults, ready for more ``fit`` or ``evaluate``.
+        strategy: a ``tf.distribute.Strategy`` to reload (and compile) in the scope of.
     """
     import json
     from pathlib import Path
@@ -249,6 +276,7 @@ def load_model(
         "compile": compile,
         "jit_compile": jit_compile,
         "learning_rate": 1e-4 if compile else None,
+        "strategy": strategy,
     }
     model = build_model(path, Task.parse(metadata["task"]), encoder, **options)
     current = model.info
@@ -327,6 +355,22 @@ def _learning_rate(learning_rate: float | None, pretrained: bool, checkpoint: st
         checkpoint,
     )
     return chosen
+
+
+def _note_strategy(model: ProteinModel, strategy: Any) -> None:
+    """Record (and log) the strategy the model was built under."""
+    name = type(strategy).__name__
+    if name.startswith("_Default"):  # the default strategy: one device, nothing to note
+        return
+    replicas = int(strategy.num_replicas_in_sync)
+    xla = name.startswith("TPUStrategy")
+    model.update_info(strategy=name, replicas=replicas)
+    logger.info(
+        "Built under %s (%d replicas)%s.",
+        name,
+        replicas,
+        "; every step is compiled with XLA on TPU" if xla else "",
+    )
 
 
 def _main_layer(transformer):

@@ -1,0 +1,103 @@
+"""Kill -9 and resume: a training process killed after its first checkpoint, started again with
+the same command, resumes at the saved (epoch, step), not from scratch, and ends with weights
+bit-for-bit equal to an uninterrupted run's (deterministic ops, seeds, no dropout: see
+``train_resumable.py``). The reference is an independent process that is never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tfprot.distribute import latest_position
+
+SCRIPT = Path(__file__).with_name("train_resumable.py")
+TIMEOUT_S = 240
+
+
+def _start(checkpoint_dir: Path, final_dir: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_DETERMINISTIC_OPS": "1"}
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(checkpoint_dir), str(final_dir)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+
+
+def _position(checkpoint_dir: Path) -> tuple[int, int] | None:
+    """The latest checkpoint's position, or ``None`` (also while a save rotates files)."""
+    try:
+        return latest_position(checkpoint_dir)
+    except Exception:  # the file named by the index was just rotated away
+        return None
+
+
+def _result(log: Path) -> dict:
+    text = log.read_text()
+    assert "@@RESULT " in text, text[-3000:]
+    return json.loads(text.split("@@RESULT ", 1)[1].splitlines()[0])
+
+
+def _weights(folder: Path) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_at_its_checkpoint_and_ends_equal_to_an_uninterrupted_run(
+    tmp_path,
+):
+    reference_log, victim_log, resumed_log = (tmp_path / f"{n}.log" for n in ("a", "b", "c"))
+    victim = _start(tmp_path / "ckpt", tmp_path / "model", victim_log)
+    processes = [victim]
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        # Kill it inside the second epoch, after a mid-epoch checkpoint: the resumed run must
+        # rebuild that epoch's (reshuffled) order and skip the batches already trained on.
+        while (_position(tmp_path / "ckpt") or (0, 0)) < (1, 1):
+            assert victim.poll() is None, victim_log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint was written in time"
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGKILL)
+        assert victim.wait(30) == -signal.SIGKILL
+        killed_at = latest_position(tmp_path / "ckpt")
+        assert not (tmp_path / "model").exists()  # the final model only after a good end
+
+        again = _start(tmp_path / "ckpt", tmp_path / "model", resumed_log)  # the same command
+        # The uninterrupted reference run, in parallel (the CPU is free again).
+        reference = _start(tmp_path / "ref_ckpt", tmp_path / "ref_model", reference_log)
+        processes += [again, reference]
+        assert again.wait(TIMEOUT_S) == 0, resumed_log.read_text()[-3000:]
+        assert reference.wait(TIMEOUT_S) == 0, reference_log.read_text()[-3000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    resumed, uninterrupted = _result(resumed_log), _result(reference_log)
+    steps = uninterrupted["steps_per_epoch"]
+    assert uninterrupted["resumed_from"] == [0, 0]
+    # Resumed where the kill left it: past the start, before the end, at the checkpointed step.
+    assert killed_at is not None and (1, 0) < killed_at < (2, 0)
+    assert tuple(resumed["resumed_from"]) == killed_at
+    assert killed_at[1] % 3 == 0  # saved every 3 steps
+    print(f"killed at epoch {killed_at[0] + 1}, step {killed_at[1]} of {steps}")
+
+    final, reference_final = _weights(tmp_path / "model"), _weights(tmp_path / "ref_model")
+    assert final.keys() == reference_final.keys()
+    for name in final:
+        np.testing.assert_array_equal(final[name], reference_final[name], err_msg=name)
+    # The first epoch's metrics come back from before the kill (history.json), unchanged.
+    assert len(resumed["history"]["loss"]) == 2
+    assert resumed["history"]["loss"][0] == uninterrupted["history"]["loss"][0]
