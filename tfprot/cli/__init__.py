@@ -17,8 +17,16 @@ from collections.abc import Sequence
 from tfprot.errors import TfprotError
 
 COMMANDS = {
+    "train": "tfprot.cli.train",
+    "predict": "tfprot.cli.predict",
+    "embed": "tfprot.cli.embed",
+    "fold": "tfprot.cli.fold",
+    "uniprot": "tfprot.cli.uniprot",
+    "export": "tfprot.cli.export",
+    "push": "tfprot.cli.push",
     "demo": "tfprot.cli.demo",
 }
+"""Command name → module; each module has ``create_parser()``, ``run(args)`` and ``main(argv)``."""
 
 
 def setup_logging(debug: bool = False) -> None:
@@ -62,6 +70,25 @@ def import_tensorflow_quietly() -> None:
         os.close(null)
 
 
+_USER_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+"""Operating-system errors that mean a bad path was given: one line, like tfprot's own errors."""
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (white space runs collapsed).
+
+    >>> one_line(ValueError("a\\n  b"))
+    'a b'
+    """
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def run_command(run, args: argparse.Namespace) -> int:
     """Run a command's ``run(args)``; turn tfprot errors into a one-line message and exit 2."""
     debug = getattr(args, "debug", False)
@@ -70,10 +97,10 @@ def run_command(run, args: argparse.Namespace) -> int:
         import_tensorflow_quietly()
     try:
         return int(run(args) or 0)
-    except TfprotError as error:
-        if getattr(args, "debug", False):
+    except (TfprotError, *_USER_OS_ERRORS) as error:
+        if debug:
             raise
-        print(f"tfprot: error: {error}", file=sys.stderr)
+        print(f"tfprot: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tfprot: interrupted", file=sys.stderr)
@@ -84,13 +111,47 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
 
 
+def command_parser(name: str, doc: str, example: str) -> argparse.ArgumentParser:
+    """The parser of ``tfprot NAME``: the module docstring's first paragraph as description, and
+    an example in the epilog (shown by ``--help``)."""
+    return argparse.ArgumentParser(
+        prog=f"tfprot {name}",
+        description=doc.split("\n\n")[0].strip(),
+        epilog=f"Example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def interactive() -> bool:
+    """Whether stderr is a terminal: progress bars only then (never in logs, pipes or CI)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:
+        return False
+
+
+def existing_path(path, what: str = "input"):
+    """``path`` as a ``Path``; a missing one is a :class:`DataFileNotFoundError`."""
+    from pathlib import Path
+
+    from tfprot.errors import DataFileNotFoundError
+
+    path = Path(path)
+    if not path.exists():
+        raise DataFileNotFoundError(f"{path}: no such file or folder (the {what}).")
+    return path
+
+
 def create_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfprot",
         description="Fine-tune protein language models with TensorFlow/Keras.",
-        epilog="Run 'tfprot COMMAND --help' for a command's options and an example.",
+        epilog="Run 'tfprot COMMAND --help' for a command's options and an example.\n"
+        "Example: tfprot demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
+    parser.add_argument("command", choices=list(COMMANDS), help="what to do")
     return parser
 
 
@@ -99,5 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         create_parser().parse_args(argv[:1] or ["--help"])
-    module = importlib.import_module(COMMANDS[argv[0]])
+    try:
+        module = importlib.import_module(COMMANDS[argv[0]])
+    except ModuleNotFoundError as error:
+        if error.name != COMMANDS[argv[0]]:
+            raise
+        print(
+            f"tfprot: error: the {argv[0]!r} command is not available in this build.",
+            file=sys.stderr,
+        )
+        return 2
     return module.main(argv[1:])

@@ -2,7 +2,9 @@
 
 Fine-tunes the offline ``tiny-esm`` preset (the ESM-2 architecture at a tiny size, random
 weights) on the bundled cytosol vs plasma-membrane data (MultiLoc) for a short run, reports test
-accuracy beside the majority-class baseline, predicts a few test sequences and saves the model.
+accuracy beside the majority-class baseline, predicts a few test sequences, saves the model and
+its learning curves, folds one test sequence with the offline ``tiny-esmfold`` preset (untrained:
+it shows the pipeline, not a real structure) and says where every output went.
 
 Example:
     tfprot demo --epochs 6 --out demo_output
@@ -15,7 +17,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfprot.cli import add_common_options, run_command
+from tfprot.cli import add_common_options, interactive, run_command
+from tfprot.cli._plots import plot_learning_curves
 
 
 def create_parser() -> argparse.ArgumentParser:
@@ -50,7 +53,10 @@ def create_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and shuffling")
     parser.add_argument(
-        "--out", type=Path, default=Path("demo_output"), help="where the model is saved"
+        "--out", type=Path, default=Path("demo_output"), help="where the outputs are written"
+    )
+    parser.add_argument(
+        "--no-fold", action="store_true", help="skip folding (it needs the fold extra: torch)"
     )
     add_common_options(parser)
     return parser
@@ -96,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     fit_started = time.perf_counter()
-    model.fit(train, validation_data=validation, epochs=args.epochs, verbose=2)
+    history = model.fit(train, validation_data=validation, epochs=args.epochs, verbose=2).history
     fit_seconds = time.perf_counter() - fit_started
     scores = model.evaluate(test, return_dict=True, verbose=0)
     baseline = data.majority_baseline("test")
@@ -124,8 +130,57 @@ def run(args: argparse.Namespace) -> int:
         )
     saved = model.save_pretrained(args.out / "model")
     print(f"  saved     : {saved}/ (reload with tfprot.load_model('{saved}'))")
+    curves = plot_learning_curves(
+        history,
+        args.out / "learning_curves.png",
+        title=f"tfprot demo: tiny-esm on cytosol vs membrane ({args.epochs} epochs)",
+    )
+    outputs = [("model", f"{saved}/"), ("learning curves", str(curves))]
+    if not args.no_fold:
+        outputs += _fold_one(test_records, args.out / "fold")
+    print("  outputs:")
+    for what, where in outputs:
+        print(f"    {what:<16}: {where}")
     print(f"  done in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _fold_one(records, folder: Path) -> list[tuple[str, str]]:
+    """Fold the shortest test sequence with the offline, untrained ``tiny-esmfold`` preset."""
+    from tfprot.errors import MissingDependencyError
+    from tfprot.fold import fold
+
+    record = min(records, key=lambda r: (len(r), r.id))
+    try:
+        report = fold(
+            [record],
+            folder,
+            model="tiny-esmfold",
+            num_recycles=0,
+            device="cpu",
+            progress=interactive(),
+        )
+    except MissingDependencyError as error:
+        print(f"  fold      : skipped ({error})")
+        return []
+    result = report.results[0]
+    if not result.ok:
+        print(f"  fold      : {record.id} failed: {result.error}")
+        return [("fold summary", str(report.summary_path))]
+    print(
+        f"  fold      : {record.id} ({result.length} residues) with tiny-esmfold, UNTRAINED "
+        f"weights: pLDDT {result.mean_plddt:.1f} means nothing; use --checkpoint "
+        "facebook/esmfold_v1 with tfprot fold for real structures"
+    )
+    names = {
+        "pdb": "structure (PDB)",
+        "html": "3D view (HTML)",
+        "plddt_png": "pLDDT plot",
+        "pae_png": "PAE heat map",
+    }
+    return [
+        (label, str(result.files[kind])) for kind, label in names.items() if kind in result.files
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
