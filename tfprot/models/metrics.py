@@ -194,8 +194,37 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
         return tf.cast(tf.math.divide_no_nan(covariance, denominator), tf.float32)
 
 
+class _WeightedMean(_keras.metrics.Metric):
+    """Base: the weighted mean of per-element values over everything seen since the last reset.
+
+    Subclasses give ``values_and_weights(y_true, y_pred, sample_weight)``; elements of weight 0
+    never count, even when their value is NaN (an all-padding filler row), which a plain
+    ``value × weight`` would turn into NaN.
+    """
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_weight("total", initializer="zeros")
+        self.counted = self.add_weight("counted", initializer="zeros")
+
+    def values_and_weights(self, y_true, y_pred, sample_weight):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        values, weights = self.values_and_weights(y_true, y_pred, sample_weight)
+        self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, values * weights, 0.0)))
+        self.counted.assign_add(tf.reduce_sum(weights))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.counted.assign(0.0)
+
+    def result(self):
+        return tf.math.divide_no_nan(self.total, self.counted)
+
+
 @_keras.utils.register_keras_serializable(package="tfprot")
-class MaskedAccuracy(_keras.metrics.Metric):
+class MaskedAccuracy(_WeightedMean):
     """Fraction of counted decisions that are right: sequences (classification), residues with a
     label (token; Q3 for 3-state secondary structure) or every label's yes/no (multilabel).
 
@@ -209,29 +238,17 @@ class MaskedAccuracy(_keras.metrics.Metric):
     def __init__(self, task: Task | str = Task.TOKEN, name: str = "accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.task = Task.parse(task)
-        self.correct = self.add_weight("correct", initializer="zeros")
-        self.counted = self.add_weight("counted", initializer="zeros")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def values_and_weights(self, y_true, y_pred, sample_weight):
         truth, decision, weights = _flatten_predictions(self.task, y_true, y_pred, sample_weight)
-        self.correct.assign_add(
-            tf.reduce_sum(tf.cast(tf.equal(truth, decision), tf.float32) * weights)
-        )
-        self.counted.assign_add(tf.reduce_sum(weights))
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.counted.assign(0.0)
-
-    def result(self):
-        return tf.math.divide_no_nan(self.correct, self.counted)
+        return tf.cast(tf.equal(truth, decision), tf.float32), weights
 
     def get_config(self):
         return {**super().get_config(), "task": self.task.value}
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
-class MaskedCrossEntropy(_keras.metrics.Metric):
+class MaskedCrossEntropy(_WeightedMean):
     """Token cross-entropy over every counted position seen since the last reset: the summed
     loss of all non-ignored positions divided by their number (weighted by ``sample_weight``).
 
@@ -250,10 +267,8 @@ class MaskedCrossEntropy(_keras.metrics.Metric):
 
     def __init__(self, name: str = "token_cross_entropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.total = self.add_weight("total", initializer="zeros")
-        self.counted = self.add_weight("counted", initializer="zeros")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def values_and_weights(self, y_true, y_pred, sample_weight):
         y_true = tf.cast(y_true, tf.int32)
         counted = tf.not_equal(y_true, IGNORE_INDEX)
         token_losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -261,19 +276,11 @@ class MaskedCrossEntropy(_keras.metrics.Metric):
             logits=tf.cast(y_pred, tf.float32),
         )
         weights = _row_weights(sample_weight, token_losses) * tf.cast(counted, tf.float32)
-        self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, token_losses * weights, 0.0)))
-        self.counted.assign_add(tf.reduce_sum(weights))
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.counted.assign(0.0)
-
-    def result(self):
-        return tf.math.divide_no_nan(self.total, self.counted)
+        return token_losses, weights
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
-class MeanAbsoluteError(_keras.metrics.Metric):
+class MeanAbsoluteError(_WeightedMean):
     """Weighted mean absolute error of one value per row; rows of weight 0 never count, even
     with a NaN prediction (Keras' own multiplies by the weight, and NaN × 0 is NaN).
 
@@ -286,22 +293,11 @@ class MeanAbsoluteError(_keras.metrics.Metric):
 
     def __init__(self, name: str = "mae", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.total = self.add_weight("total", initializer="zeros")
-        self.counted = self.add_weight("counted", initializer="zeros")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def values_and_weights(self, y_true, y_pred, sample_weight):
         y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
         errors = tf.abs(tf.reshape(tf.cast(y_true, tf.float32), [-1]) - y_pred)
-        weights = _row_weights(sample_weight, errors)
-        self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, errors * weights, 0.0)))
-        self.counted.assign_add(tf.reduce_sum(weights))
-
-    def reset_state(self):
-        self.total.assign(0.0)
-        self.counted.assign(0.0)
-
-    def result(self):
-        return tf.math.divide_no_nan(self.total, self.counted)
+        return errors, _row_weights(sample_weight, errors)
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
