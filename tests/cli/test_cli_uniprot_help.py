@@ -174,3 +174,10 @@ def test_top_level_help_lists_the_commands(capsys):
     out = capsys.readouterr().out
     for command in ("train", "predict", "embed", "fold", "uniprot", "export", "push", "demo"):
         assert command in out
+
+
+def test_cli_precision_choices_are_the_librarys_policies():
+    from tfprot.cli import PRECISIONS
+    from tfprot.models.precision import POLICIES
+
+    assert ("auto", *POLICIES) == PRECISIONS

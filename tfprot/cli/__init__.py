@@ -111,6 +111,21 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
 
 
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+"""``tfprot.models.precision.POLICIES`` and ``'auto'`` (spelled out: importing the models would
+load TensorFlow just to print ``--help``; a test checks the two agree)."""
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """``--precision auto|float32|mixed_float16|mixed_bfloat16`` (default ``auto``)."""
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=PRECISIONS,
+        help="mixed-precision policy (default auto: chosen for this hardware)",
+    )
+
+
 def command_parser(name: str, doc: str, example: str) -> argparse.ArgumentParser:
     """The parser of ``tfprot NAME``: the module docstring's first paragraph as description, and
     an example in the epilog (shown by ``--help``)."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfprot.cli import add_common_options, interactive, run_command
+from tfprot.cli import add_common_options, add_precision_option, interactive, run_command
 from tfprot.cli._plots import plot_learning_curves
 
 
@@ -39,12 +39,7 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-tokens", type=int, default=4096, help="token budget per batch (default 4096)"
     )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-        help="mixed-precision policy (default auto: chosen for this hardware)",
-    )
+    add_precision_option(parser)
     parser.add_argument(
         "--learning-rate",
         type=float,

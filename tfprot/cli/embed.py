@@ -11,7 +11,14 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from tfprot.cli import add_common_options, command_parser, existing_path, interactive, run_command
+from tfprot.cli import (
+    add_common_options,
+    add_precision_option,
+    command_parser,
+    existing_path,
+    interactive,
+    run_command,
+)
 
 EXAMPLE = "tfprot embed --checkpoint tiny-esm --input proteins.fasta --out embeddings.npz"
 
@@ -32,12 +39,7 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-tokens", type=int, default=16384, help="token budget per batch (default 16384)"
     )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-        help="mixed-precision policy (default auto)",
-    )
+    add_precision_option(parser)
     add_common_options(parser)
     return parser
 

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tfprot.cli import add_common_options, command_parser, interactive, run_command
+from tfprot.cli import (
+    add_common_options,
+    add_precision_option,
+    command_parser,
+    interactive,
+    run_command,
+)
 from tfprot.cli._data import add_data_options, describe_choices, read_training_data
 
 EXAMPLE = (
@@ -56,12 +62,7 @@ def create_parser() -> argparse.ArgumentParser:
         default=None,
         help="peak learning rate (default 5e-5 for pretrained weights, 1e-3 for tiny-*)",
     )
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
-        help="mixed-precision policy (default auto: chosen for this hardware)",
-    )
+    add_precision_option(parser)
     parser.add_argument(
         "--jit", action="store_true", help="compile with XLA (static-shape batches)"
     )
