@@ -292,3 +292,26 @@ def test_missing_shard_is_named(tmp_path, hf_esm_tokenizer):
     tiny_config(PRESETS["tiny-esm"]).save_pretrained(tmp_path)
     with pytest.raises(CheckpointError, match="part-1.bin"):
         load_transformer(tmp_path, None)
+
+
+def test_tf_h5_beside_pytorch_safetensors_loads_the_tf_weights(tmp_path, hf_esm_tokenizer):
+    """Hub repos such as facebook/esm2_t6_8M_UR50D hold tf_model.h5 *and* PyTorch-format
+    model.safetensors; transformers' TF loader would pick the safetensors and crash on them."""
+    torch = pytest.importorskip("torch")
+    from transformers import EsmModel
+
+    torch.manual_seed(1)
+    config = tiny_config(PRESETS["tiny-esm"], initializer_range=0.2)
+    torch_model = EsmModel(config).eval()
+    torch_model.save_pretrained(tmp_path)  # model.safetensors, format "pt"
+    hf_esm_tokenizer.save_pretrained(tmp_path)
+    load_transformer(tmp_path, None).model.save_pretrained(tmp_path, safe_serialization=False)
+    assert {"model.safetensors", "tf_model.h5"} <= {p.name for p in tmp_path.iterdir()}
+    (tmp_path / "model.safetensors").write_bytes(b"not read")  # the TF weights must be used
+
+    encoder = load_transformer(tmp_path, None).model
+    ids = hf_esm_tokenizer(SEQUENCES[0], return_tensors="np")["input_ids"]
+    with torch.no_grad():
+        expected = torch_model(input_ids=torch.from_numpy(ids)).last_hidden_state.numpy()
+    hidden = encoder(input_ids=ids, return_dict=True).last_hidden_state.numpy()
+    assert np.abs(hidden - expected).max() < 1e-5

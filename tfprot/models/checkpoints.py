@@ -131,6 +131,10 @@ def _from_pretrained(auto: Any, name: str, overrides: dict[str, Any], **kwargs: 
     _apply_overrides(model_config, overrides)
     framework, files = _find_weights(name, **kwargs)
     if framework == "tf":
+        if not files[0].endswith(".safetensors"):
+            # transformers' TF loader tries model.safetensors before tf_model.h5, and crashes on
+            # PyTorch-format safetensors; Hub repos such as facebook/esm2_* hold both.
+            kwargs["use_safetensors"] = False
         return auto.from_pretrained(
             name,
             config=model_config,
