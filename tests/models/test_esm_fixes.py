@@ -17,7 +17,7 @@ from transformers.models.esm import modeling_tf_esm as esm
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import esm_fixes
+from tfprot.models import esm_fast, esm_fixes
 from tfprot.models.checkpoints import tiny_config
 
 MASK_ID, CLS_ID, EOS_ID, PAD_ID = 32, 0, 2, 1
@@ -32,16 +32,30 @@ _TARGETS = {
 
 @contextlib.contextmanager
 def upstream_methods():
-    """transformers' own methods for the length of the block; tfprot's are put back after."""
+    """transformers' own methods for the length of the block (the fixed ones, and the encoder
+    layer that tfprot's fused layer replaces, which calls them); tfprot's are put back after."""
     assert esm_fixes.is_applied() and set(esm_fixes.ORIGINALS) == set(_TARGETS)
-    patched = {key: getattr(owner, name) for key, (owner, name) in _TARGETS.items()}
+    targets = {**_TARGETS, "layer_call": (esm.TFEsmLayer, "call")}
+    originals = {**esm_fixes.ORIGINALS, "layer_call": esm_fast.ORIGINALS["layer_call"]}
+    patched = {key: getattr(owner, name) for key, (owner, name) in targets.items()}
     try:
-        for key, (owner, name) in _TARGETS.items():
-            setattr(owner, name, esm_fixes.ORIGINALS[key])
+        for key, (owner, name) in targets.items():
+            setattr(owner, name, originals[key])
         yield
     finally:
-        for key, (owner, name) in _TARGETS.items():
+        for key, (owner, name) in targets.items():
             setattr(owner, name, patched[key])
+
+
+@contextlib.contextmanager
+def upstream_layer():
+    """transformers' encoder layer instead of tfprot's fused one, with tfprot's fixes kept."""
+    patched = esm.TFEsmLayer.call
+    esm.TFEsmLayer.call = esm_fast.ORIGINALS["layer_call"]
+    try:
+        yield
+    finally:
+        esm.TFEsmLayer.call = patched
 
 
 @contextlib.contextmanager
@@ -104,11 +118,14 @@ def test_apply_is_idempotent_and_keeps_the_upstream_methods():
 
 def test_float32_results_are_bit_identical_to_upstream():
     """Same model, same inputs (600 and padded 50 residues, with <mask> tokens): upstream and
-    patched hidden states and rotary tables are equal to the last bit under float32."""
+    patched hidden states and rotary tables are equal to the last bit under float32. (Both run
+    transformers' encoder layer: tfprot's fused layer, which rounds differently, is compared with
+    it in test_esm_fast.py.)"""
     model = encoder(token_dropout=True)
     inputs = esm_inputs([600, 50])
-    patched = model(**inputs).last_hidden_state.numpy()
-    patched_table = rotary_table("float32", 602)
+    with upstream_layer():
+        patched = model(**inputs).last_hidden_state.numpy()
+        patched_table = rotary_table("float32", 602)
     with upstream_methods():
         original = model(**inputs).last_hidden_state.numpy()
         original_table = rotary_table("float32", 602)

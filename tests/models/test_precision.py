@@ -23,7 +23,7 @@ import tensorflow as tf
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import esm_fixes, precision
+from tfprot.models import esm_fast, esm_fixes, precision
 from tfprot.models.precision import (
     CPU_BF16_SPEEDUP_THRESHOLD,
     PrecisionChoice,
@@ -112,7 +112,7 @@ def test_mixed_logits_match_float32_for_the_same_weights(saved_token_model, name
 def test_the_tolerance_catches_upstream_rotary_tables(saved_token_model, monkeypatch):
     """Upstream's rotary methods (float16 angles) under mixed_float16: 600 residues fall outside
     the tolerance that the fixed methods meet."""
-    from transformers.models.esm.modeling_tf_esm import TFRotaryEmbedding
+    from transformers.models.esm.modeling_tf_esm import TFEsmLayer, TFRotaryEmbedding
 
     for attribute, key in [
         ("build", "rotary_build"),
@@ -120,6 +120,8 @@ def test_the_tolerance_catches_upstream_rotary_tables(saved_token_model, monkeyp
         ("call", "rotary_call"),
     ]:
         monkeypatch.setattr(TFRotaryEmbedding, attribute, esm_fixes.ORIGINALS[key])
+    # transformers' own encoder layer (tfprot's fused one computes its rotary tables itself)
+    monkeypatch.setattr(TFEsmLayer, "call", esm_fast.ORIGINALS["layer_call"])
     model, folder = saved_token_model
     inputs = token_inputs()
     mixed = tfprot.load_model(folder, precision="mixed_float16", compile=False)

@@ -6,12 +6,13 @@
 ('ProteinModel', 'classification')
 
 Importing this package imports TensorFlow and patches transformers' TF ESM for mixed precision
-(:mod:`tfprot.models.esm_fixes`).
+(:mod:`tfprot.models.esm_fixes`) and for speed (:mod:`tfprot.models.esm_fast`).
 """
 
-from tfprot.models import esm_fixes
+from tfprot.models import esm_fast, esm_fixes
 
 esm_fixes.apply()
+esm_fast.apply()
 
 from tfprot.models.embeddings import Embeddings, embed  # noqa: E402
 from tfprot.models.factories import (  # noqa: E402

@@ -43,6 +43,7 @@ from tfprot.data.labels import LabelEncoder, Task
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import LabelError
+from tfprot.models.esm_fast import first_token_only
 from tfprot.models.inference import (
     BATCH_SIGNATURE,
     hidden_states,
@@ -123,11 +124,13 @@ class ProteinModel(_keras.Model):
 
     def call(self, inputs, training=False):
         # Ids from numpy or 🤗 datasets are int64: accept them, the model computes in int32.
-        outputs = self.transformer(
-            input_ids=tf.cast(inputs["input_ids"], tf.int32),
-            attention_mask=tf.cast(inputs["attention_mask"], tf.int32),
-            training=training,
-        )
+        # An ESM sequence-level head reads only the first token: the last layer computes only it.
+        with first_token_only(self.transformer):
+            outputs = self.transformer(
+                input_ids=tf.cast(inputs["input_ids"], tf.int32),
+                attention_mask=tf.cast(inputs["attention_mask"], tf.int32),
+                training=training,
+            )
         logits = tf.cast(outputs.logits, tf.float32)
         return tf.squeeze(logits, axis=-1) if self.task is Task.REGRESSION else logits
 

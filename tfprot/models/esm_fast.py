@@ -1,0 +1,306 @@
+"""A faster encoder layer for transformers' TF ESM: the same weights and the same function.
+
+Profiling a training step of an ``esm2_t6_8M``-sized classifier on a 2-core CPU
+(``benchmarks/profile_step.py``) shows where transformers' ``TFEsmLayer`` spends time that the
+model's function does not need:
+
+- three query/key/value matmuls of width ``hidden`` where one of width ``3 × hidden`` does the
+  same work with better kernel efficiency; the query's scale is folded into its weights, and
+  queries and keys get their rotary embedding in one pass;
+- ``stable_softmax`` adds ``1e-9`` to every attention score before the softmax: a full pass over
+  the ``[batch, heads, length, length]`` scores, the model's largest tensor, that changes nothing
+  (softmax is shift-invariant; it was an XLA workaround);
+- the softmax's automatic derivative makes two more passes over the scores than needed:
+  :func:`_attention` uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as FlashAttention does);
+- GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` computes in float32 (vectorised)
+  with a hand-written derivative;
+- the feed-forward network on ``[batch, length, hidden]`` tensors through ``tensordot``, which
+  hides ``MatMul + BiasAdd`` from oneDNN's fusion; here the matmuls see 2-D tensors;
+- for a sequence-level task (classification, regression), the last layer computes every token's
+  output although the head reads only the first (``<cls>``) token: :func:`first_token_only`
+  restricts the last layer's queries, attention output and feed-forward network to that token
+  (keys and values still come from every token), which saves almost one layer in six at the
+  ``esm2_t6_8M`` size, with exactly the same logits and gradients.
+
+:func:`apply` replaces ``TFEsmLayer.call`` with :func:`_layer_call`, which takes this path when the
+layer is an ordinary encoder layer (no decoder, cache, cross-attention, head mask, attention
+weights requested, relative positions, or attention dropout in training) and otherwise calls the
+original. Under float32 the outputs equal transformers' within float rounding (about 1e-6); the
+tests compare both paths and the PyTorch model. It is applied on ``import tfprot.models`` and
+is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+
+import tensorflow as tf
+
+__all__ = ["ORIGINALS", "apply", "first_token_only", "is_applied"]
+
+_APPLIED = False
+ORIGINALS: dict = {}
+"""The replaced upstream method (filled by :func:`apply`), kept for comparison in tests."""
+
+_FIRST_TOKEN_ONLY = "_tfprot_first_token_only"
+
+
+def is_applied() -> bool:
+    """Whether :func:`apply` has patched transformers' ``TFEsmLayer`` in this process.
+
+    >>> import tfprot.models
+    >>> is_applied(), sorted(ORIGINALS)
+    (True, ['layer_call'])
+    """
+    return _APPLIED
+
+
+def apply() -> None:
+    """Patch ``TFEsmLayer.call`` with the fused path (idempotent)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    from transformers.models.esm import modeling_tf_esm as esm
+
+    ORIGINALS["layer_call"] = esm.TFEsmLayer.call
+    esm.TFEsmLayer.call = _layer_call
+    _APPLIED = True
+
+
+@contextlib.contextmanager
+def first_token_only(transformer) -> Iterator[bool]:
+    """Within this block, the last encoder layer of ``transformer``, a
+    ``TFEsmForSequenceClassification``, computes only the first token's output: what its head
+    reads. Yields whether it applies; for any other model it changes nothing.
+
+    The last hidden state is then ``[batch, 1, hidden]``: use it only for the ``<cls>`` token.
+    """
+    layers = _esm_layers(transformer)
+    if not layers or not _APPLIED:
+        yield False
+        return
+    last = layers[-1]
+    before = getattr(last, _FIRST_TOKEN_ONLY, False)
+    setattr(last, _FIRST_TOKEN_ONLY, True)
+    try:
+        yield True
+    finally:
+        setattr(last, _FIRST_TOKEN_ONLY, before)
+
+
+def _esm_layers(transformer) -> list:
+    """The encoder layers of an ESM sequence classifier (its head reads only ``<cls>``)."""
+    from transformers.models.esm import modeling_tf_esm as esm
+
+    if not isinstance(transformer, esm.TFEsmForSequenceClassification):
+        return []
+    main = getattr(transformer, "esm", None)
+    encoder = getattr(main, "encoder", None)
+    layers = list(getattr(encoder, "layer", []) or [])
+    return layers if layers and all(isinstance(x, esm.TFEsmLayer) for x in layers) else []
+
+
+def _layer_call(
+    self,
+    hidden_states,
+    attention_mask=None,
+    head_mask=None,
+    encoder_hidden_states=None,
+    encoder_attention_mask=None,
+    past_key_value=None,
+    output_attentions=False,
+    training=False,
+):
+    if not _fast_path_applies(
+        self, head_mask, encoder_hidden_states, past_key_value, output_attentions, training
+    ):
+        return ORIGINALS["layer_call"](
+            self,
+            hidden_states,
+            attention_mask,
+            head_mask,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            past_key_value,
+            output_attentions,
+            training,
+        )
+    first_only = bool(getattr(self, _FIRST_TOKEN_ONLY, False))
+    return (_fused_layer(self, hidden_states, attention_mask, training, first_only),)
+
+
+def _fast_path_applies(
+    layer, head_mask, encoder_hidden_states, past_key_value, output_attentions, training
+) -> bool:
+    attention = layer.attention.self
+    config = layer.config
+    return (
+        layer.built
+        and not layer.is_decoder
+        and not layer.add_cross_attention
+        and head_mask is None
+        and encoder_hidden_states is None
+        and past_key_value is None
+        and not output_attentions
+        and attention.position_embedding_type in ("rotary", "absolute")
+        and all(
+            dense.use_bias
+            for dense in (
+                attention.query,
+                attention.key,
+                attention.value,
+                layer.attention.output_layer.dense,
+                layer.intermediate.dense,
+                layer.output_layer.dense,
+            )
+        )
+        and not (training and config.attention_probs_dropout_prob > 0)
+    )
+
+
+def _fused_layer(layer, hidden_states, attention_mask, training, first_only: bool):
+    attention = layer.attention
+    projections = attention.self
+    dtype = layer.compute_dtype
+    heads, head_size = projections.num_attention_heads, projections.attention_head_size
+    width = heads * head_size
+    batch, length = tf.shape(hidden_states)[0], tf.shape(hidden_states)[1]
+
+    def heads_first(rows, count):  # [batch × count, width] → [batch, heads, count, head_size]
+        return tf.transpose(tf.reshape(rows, [batch, count, heads, head_size]), [0, 2, 1, 3])
+
+    normed = attention.LayerNorm(hidden_states)
+    rows = tf.reshape(normed, [-1, width])
+    # ESM scales the query by head_size^-0.5 before the rotary embedding; folding the scale into
+    # the query's kernel and bias saves a pass over the queries (exact when it is a power of 2).
+    scale = head_size**-0.5
+    query_dense = (projections.query, scale)
+    key_value = ((projections.key, 1.0), (projections.value, 1.0))
+    rotary = projections.position_embedding_type == "rotary"
+    if rotary:
+        cos, sin = _rotary_tables(projections.rotary_embeddings, length, dtype)
+    residual = hidden_states
+    if first_only:
+        # Only the first token's query (position 0: its rotation is the identity); keys and
+        # values of every token.
+        residual = hidden_states[:, :1, :]
+        query = heads_first(_fused_dense(normed[:, 0, :], [query_dense], dtype)[0], 1)
+        key, value = _fused_dense(rows, key_value, dtype)
+        key = tf.reshape(key, [batch, length, heads, head_size])
+        if rotary:
+            key = _rotate(key, cos, sin)
+        key = tf.transpose(key, [0, 2, 1, 3])
+        queries = 1
+    else:
+        query_key, value = _fused_dense(rows, [query_dense, *key_value], dtype, split=(2, 1))
+        # Queries and keys rotate together: [batch, length, 2 × heads, head_size].
+        query_key = tf.reshape(query_key, [batch, length, 2 * heads, head_size])
+        if rotary:
+            query_key = _rotate(query_key, cos, sin)
+        query, key = tf.split(tf.transpose(query_key, [0, 2, 1, 3]), 2, axis=1)
+        queries = length
+    value = heads_first(value, length)
+    if attention_mask is None:
+        attention_mask = tf.zeros([batch, 1, 1, length], dtype=dtype)
+    context = _attention(query, key, value, tf.cast(attention_mask, dtype))
+    context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
+
+    output = attention.output_layer
+    attended = output.dropout(_dense_2d(output.dense, context, dtype), training=training)
+    attended = tf.reshape(attended, [batch, queries, width]) + residual
+
+    normed = layer.LayerNorm(attended)
+    hidden = _gelu(_dense_2d(layer.intermediate.dense, tf.reshape(normed, [-1, width]), dtype))
+    out = layer.output_layer
+    hidden = out.dropout(_dense_2d(out.dense, hidden, dtype), training=training)
+    return tf.reshape(hidden, [batch, queries, width]) + attended
+
+
+def _dense_2d(dense, rows, dtype):
+    """A Keras ``Dense`` on a 2-D input: ``MatMul`` + ``BiasAdd`` (fused by oneDNN)."""
+    return _fused_dense(rows, [(dense, 1.0)], dtype)[0]
+
+
+def _fused_dense(rows, denses, dtype, split=None) -> list:
+    """Keras ``Dense`` layers (each with a scale for its outputs) on the same 2-D input as one
+    matmul; the outputs are split back per layer, or into groups of ``split`` layers."""
+
+    def scaled(variable, factor):
+        value = tf.cast(variable, dtype)
+        return value if factor == 1.0 else value * tf.constant(factor, dtype=dtype)
+
+    kernel = tf.concat([scaled(d.kernel, f) for d, f in denses], axis=1)
+    bias = tf.concat([scaled(d.bias, f) for d, f in denses], axis=0)
+    outputs = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
+    units = [d.units for d, _ in denses]
+    if split is not None:
+        bounds = [0, *itertools.accumulate(split)]
+        units = [sum(units[a:b]) for a, b in itertools.pairwise(bounds)]
+    return tf.split(outputs, units, axis=-1) if len(units) > 1 else [outputs]
+
+
+def _rotary_tables(rotary, length, dtype):
+    """cos and sin ``[length, 1, head_size]`` of the rotary embedding (for ``[batch, length,
+    heads, head_size]``), computed in float32 (see :mod:`tfprot.models.esm_fixes`)."""
+    positions = tf.range(length, dtype=tf.float32)
+    angles = positions[:, None] * tf.cast(rotary.inv_freq, tf.float32)[None, :]
+    angles = tf.concat([angles, angles], axis=-1)[:, None, :]
+    return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
+
+
+@tf.custom_gradient
+def _attention(query, key, value, mask):
+    """``softmax(query·keyᵀ + mask)·value`` (``[batch, heads, queries, head_size]``).
+
+    The gradient uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as FlashAttention does): a sum over the
+    head size instead of two passes (a product and a sum) over the ``queries × keys`` scores.
+    """
+    probabilities = tf.nn.softmax(tf.matmul(query, key, transpose_b=True) + mask, axis=-1)
+    context = tf.matmul(probabilities, value)
+
+    def gradient(d_context):
+        d_value = tf.matmul(probabilities, d_context, transpose_a=True)
+        d_probabilities = tf.matmul(d_context, value, transpose_b=True)
+        wide = _at_least_float32(context.dtype)
+        row = tf.reduce_sum(
+            tf.cast(d_context, wide) * tf.cast(context, wide), axis=-1, keepdims=True
+        )
+        d_scores = probabilities * (d_probabilities - tf.cast(row, d_probabilities.dtype))
+        d_query = tf.matmul(d_scores, key)
+        d_key = tf.matmul(d_scores, query, transpose_a=True)
+        return d_query, d_key, d_value, None
+
+    return context, gradient
+
+
+@tf.custom_gradient
+def _gelu(x):
+    """ESM's exact GELU, ``x·Φ(x)``, computed in float32 (or wider) whatever the input's type
+    (bfloat16 element-wise kernels are scalar on CPUs; float32 ones are vectorised), with a
+    hand-written derivative ``Φ(x) + x·φ(x)`` that recomputes from ``x`` rather than keeping
+    float32 copies for the backward pass: fewer passes than the automatic derivative, no extra
+    memory."""
+    wide = _at_least_float32(x.dtype)
+
+    def cdf_of(x_wide):
+        return 0.5 * tf.math.erfc(x_wide * -0.7071067811865476)
+
+    def gradient(dy):
+        x_wide = tf.cast(x, wide)
+        density = tf.exp(-0.5 * tf.square(x_wide)) * 0.3989422804014327
+        return tf.cast(tf.cast(dy, wide) * (cdf_of(x_wide) + x_wide * density), x.dtype)
+
+    x_wide = tf.cast(x, wide)
+    return tf.cast(x_wide * cdf_of(x_wide), x.dtype), gradient
+
+
+def _at_least_float32(dtype):
+    return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+def _rotate(x, cos, sin):
+    """Rotary position embedding (``x·cos + rotate_half(x)·sin``, as transformers computes it)."""
+    first, second = tf.split(x, 2, axis=-1)
+    return x * cos + tf.concat([-second, first], axis=-1) * sin
