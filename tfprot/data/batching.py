@@ -371,25 +371,35 @@ def plain_batches_padded_fraction(lengths: np.ndarray, batch_size: int = 8) -> f
 
 
 def length_sorted_batches(
-    lengths: np.ndarray, batch_tokens: int, max_batch_size: int | None = None
+    lengths: np.ndarray,
+    batch_tokens: int,
+    max_batch_size: int | None = None,
+    max_length_ratio: float | None = None,
 ) -> list[np.ndarray]:
     """Indices of examples grouped for inference: sorted by length, each group filled while
-    ``group size × its longest length <= batch_tokens`` (fair-esm's ``get_batch_indices``).
+    ``group size × its longest length <= batch_tokens`` (fair-esm's ``get_batch_indices``) and,
+    with ``max_length_ratio``, while its longest is at most that times its shortest (which keeps
+    padding low when the budget is large).
 
     An example longer than ``batch_tokens`` forms a group of its own.
 
     >>> [b.tolist() for b in length_sorted_batches(np.array([5, 2, 9, 3]), batch_tokens=10)]
     [[1, 3], [0], [2]]
+    >>> [b.tolist() for b in length_sorted_batches(np.array([20, 21, 40]), 1000, max_length_ratio=1.1)]
+    [[0, 1], [2]]
     """
     order = np.argsort(np.asarray(lengths), kind="stable")
-    batches, current, longest = [], [], 0
+    batches, current, longest, shortest = [], [], 0, 0
     for index in order:
         length = int(lengths[index])
         grown = max(longest, length)
         full = max_batch_size is not None and len(current) >= max_batch_size
-        if current and (grown * (len(current) + 1) > batch_tokens or full):
+        wide = max_length_ratio is not None and grown > shortest * max_length_ratio
+        if current and (grown * (len(current) + 1) > batch_tokens or full or wide):
             batches.append(np.array(current))
             current, grown = [], length
+        if not current:
+            shortest = length
         current.append(int(index))
         longest = grown
     if current:

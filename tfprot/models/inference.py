@@ -1,7 +1,7 @@
 """Inference plumbing shared by prediction and embeddings.
 
 Sequences are encoded with the checkpoint's tokenizer, sorted by length and padded in batches under
-a token budget (:func:`run_batches`); one compiled forward pass (:data:`BATCH_SIGNATURE`) serves
+a token budget and a length ratio (:func:`run_batches`); one compiled forward pass (:data:`BATCH_SIGNATURE`) serves
 every batch shape. Per-residue outputs drop special tokens and padding; sequences longer than the
 model run in overlapping windows stitched back (:func:`residue_windows`). Outputs come back in
 input order. A progress bar is shown on long work when stderr is a terminal or a notebook
@@ -46,6 +46,11 @@ BATCH_SIGNATURE = [
 """The inference batch every compiled forward pass takes: one trace serves every batch shape."""
 
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+MAX_LENGTH_RATIO = 1.1
+"""An inference batch's longest sequence is at most this times its shortest: with the default
+16,384-token budget, length-sorted batches alone pad 16% of a typical protein set (lengths
+80-500), these 4%."""
 
 
 def hidden_states(transformer, batch) -> tf.Tensor:
@@ -179,7 +184,7 @@ def run_batches(
     if batch_tokens < 1:
         raise DataFormatError(f"batch_tokens must be positive, got {batch_tokens}.")
     lengths = np.fromiter((len(ids) for ids in input_ids), dtype=np.int64, count=len(input_ids))
-    batches = length_sorted_batches(lengths, batch_tokens)
+    batches = length_sorted_batches(lengths, batch_tokens, max_length_ratio=MAX_LENGTH_RATIO)
     for indices in progress_bar(batches, progress, desc):
         outputs = forward(pad_batch(input_ids, indices, pad_id))
         for row, index in enumerate(indices):
