@@ -110,19 +110,41 @@ def test_pictures_and_offline_html(folded):
     assert "ATOM  " in page and "UNTRAINED" in page
 
 
-def test_a_result_does_not_depend_on_its_batch_and_ptm_matches_transformers(
-    folded, tiny_model, tmp_path
-):
-    alone = fold({"ubiquitin": UBIQUITIN}, tmp_path, model=tiny_model, html=False, **FAST)
-    assert alone["ubiquitin"].ptm == pytest.approx(folded["ubiquitin"].ptm, abs=1e-5)
+def test_a_result_does_not_depend_on_its_batch_and_ptm_matches_transformers(tiny_model, tmp_path):
+    alone = fold({"ubiquitin": UBIQUITIN}, tmp_path / "alone", model=tiny_model, html=False, **FAST)
+    sizes = []
+    original = tiny_model.predict
+
+    def recording(layouts, **kwargs):
+        sizes.append(len(layouts))
+        return original(layouts, **kwargs)
+
+    tiny_model.predict = recording
+    try:  # one padded batch: ubiquitin with a 40-residue peptide
+        batched = fold(
+            {"peptide": UBIQUITIN[:40], "ubiquitin": UBIQUITIN},
+            tmp_path / "batched",
+            model=tiny_model,
+            batch_tokens=1024,
+            max_length_ratio=None,
+            pictures=False,
+            html=False,
+            **FAST,
+        )
+    finally:
+        del tiny_model.predict
+    assert sizes == [2]
+    assert batched["ubiquitin"].ptm == pytest.approx(alone["ubiquitin"].ptm, abs=1e-5)
     a = np.load(alone["ubiquitin"].files["pae"])
-    b = np.load(folded["ubiquitin"].files["pae"])
+    b = np.load(batched["ubiquitin"].files["pae"])
     np.testing.assert_allclose(a, b, atol=1e-3)
     from tfprot.fold.residues import to_aatype
 
     with torch.no_grad():  # transformers' own pTM is right for one unpadded monomer
         reference = tiny_model.model(torch.tensor(to_aatype(UBIQUITIN))[None], num_recycles=0)
+        peptide = tiny_model.model(torch.tensor(to_aatype(UBIQUITIN[:40]))[None], num_recycles=0)
     assert alone["ubiquitin"].ptm == pytest.approx(float(reference["ptm"]), abs=1e-5)
+    assert batched["peptide"].ptm == pytest.approx(float(peptide["ptm"]), abs=1e-5)
 
 
 def test_resume_skips_finished_outputs_and_overwrite_refolds(folded, tiny_model, tmp_path):
@@ -145,7 +167,7 @@ def test_resume_skips_finished_outputs_and_overwrite_refolds(folded, tiny_model,
         assert (tmp_path / "one.pdb").stat().st_mtime_ns == stamps["one.pdb"]
         assert again["one"].ptm == pytest.approx(first["one"].ptm)
         fold(inputs, tmp_path, model=tiny_model, overwrite=True, pictures=False, html=False, **FAST)
-        assert calls == [1, 2]
+        assert calls == [1, 1, 1]  # batch_tokens='auto' folds each sequence alone on a CPU
     finally:
         del tiny_model.predict
 
@@ -185,7 +207,9 @@ def test_a_sequence_that_never_fits_fails_alone_with_the_reason(tiny_model, tmp_
             {"short": "MKTAYIAKQ", "long": UBIQUITIN, "short2": "GGSWKLLEV"},
             tmp_path,
             model=tiny_model,
-            options=FoldOptions(batch_tokens=10_000, pictures=False, html=False, **FAST),
+            options=FoldOptions(
+                batch_tokens=10_000, max_length_ratio=None, pictures=False, html=False, **FAST
+            ),
         )
     finally:
         del tiny_model.predict
@@ -227,13 +251,27 @@ def test_batches_are_length_sorted_under_the_token_budget(tiny_model, tmp_path):
             tmp_path,
             model=tiny_model,
             batch_tokens=60,
+            max_length_ratio=None,
             pictures=False,
             html=False,
             **FAST,
         )
+        assert sizes == [[10, 12, 20], [28, 30]]  # 3 x 20 <= 60; 3 x 28 > 60
+        sizes.clear()
+        fold(
+            [UBIQUITIN[:n] for n in lengths],
+            tmp_path,
+            model=tiny_model,
+            batch_tokens=60,
+            max_length_ratio=1.25,
+            overwrite=True,
+            pictures=False,
+            html=False,
+            **FAST,
+        )
+        assert sizes == [[10, 12], [20], [28, 30]]  # 20 > 1.25 x 10; 30 <= 1.25 x 28
     finally:
         del tiny_model.predict
-    assert sizes == [[10, 12, 20], [28, 30]]  # 3 x 20 <= 60; 3 x 28 > 60
 
 
 def test_options_are_validated():
@@ -241,6 +279,20 @@ def test_options_are_validated():
         FoldOptions(chunk_size=0)
     with pytest.raises(ValueError, match="num_recycles"):
         FoldOptions(num_recycles=-1)
+    with pytest.raises(ValueError, match="max_length_ratio"):
+        FoldOptions(max_length_ratio=0.5)
+    with pytest.raises(ValueError, match="batch_tokens"):
+        FoldOptions(batch_tokens=0)
+
+
+def test_auto_batch_tokens_batch_on_a_gpu_only():
+    from types import SimpleNamespace
+
+    from tfprot.fold.runner import GPU_BATCH_TOKENS, _batch_tokens
+
+    assert _batch_tokens(SimpleNamespace(device="cuda:0"), "auto") == GPU_BATCH_TOKENS
+    assert _batch_tokens(SimpleNamespace(device="cpu"), "auto") == 1
+    assert _batch_tokens(SimpleNamespace(device="cpu"), 512) == 512
 
 
 def test_the_output_folder_holds_no_temporary_files(folded):

@@ -182,10 +182,7 @@ class ESMFoldModel:
         """
         torch = import_torch()
         from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
-        from transformers.models.esm.openfold_utils.loss import (
-            compute_predicted_aligned_error,
-            compute_tm,
-        )
+        from transformers.models.esm.openfold_utils.loss import compute_tm
 
         longest = max(layout.total_length for layout in layouts)
         batch = len(layouts)
@@ -221,16 +218,20 @@ class ESMFoldModel:
                     unknown[..., None], 1.0, exists[..., BACKBONE_ATOM37]
                 )
             plddt = (100.0 * output["plddt"][..., CA_ATOM]).float().cpu().numpy()
+            # The forward pass computes PAE per residue pair (exact for every real pair) but one
+            # pTM for the whole padded batch, linkers included: pTM is recomputed per structure
+            # unless the structure is the whole batch.
+            pae_all = output["predicted_aligned_error"].float().cpu().numpy()
             predictions = []
             for row, layout in enumerate(layouts):
                 keep = np.flatnonzero(layout.keep)
-                index = torch.from_numpy(keep).to(device)
-                logits = output["ptm_logits"][row].index_select(0, index).index_select(1, index)
-                logits = logits.float()
-                ptm = float(compute_tm(logits, max_bin=31, no_bins=logits.shape[-1]))
-                pae = compute_predicted_aligned_error(logits, max_bin=31, no_bins=logits.shape[-1])[
-                    "predicted_aligned_error"
-                ]
+                if batch == 1 and len(keep) == longest:
+                    ptm = float(output["ptm"])
+                else:
+                    index = torch.from_numpy(keep).to(device)
+                    logits = output["ptm_logits"][row].index_select(0, index)
+                    logits = logits.index_select(1, index).float()
+                    ptm = float(compute_tm(logits, max_bin=31, no_bins=logits.shape[-1]))
                 predictions.append(
                     StructurePrediction(
                         aatype=layout.aatype[keep],
@@ -238,7 +239,7 @@ class ESMFoldModel:
                         atom_mask=exists[row, keep],
                         plddt=plddt[row, keep],
                         ptm=ptm,
-                        pae=pae.cpu().numpy(),
+                        pae=pae_all[row][np.ix_(keep, keep)],
                     )
                 )
         return predictions
