@@ -261,16 +261,16 @@ def _attention(query, key, value, mask):
     context = tf.matmul(probabilities, value)
 
     def gradient(d_context):
-        d_value = tf.matmul(probabilities, d_context, transpose_a=True)
-        d_probabilities = tf.matmul(d_context, value, transpose_b=True)
-        wide = _at_least_float32(context.dtype)
-        row = tf.reduce_sum(
-            tf.cast(d_context, wide) * tf.cast(context, wide), axis=-1, keepdims=True
-        )
-        d_scores = probabilities * (d_probabilities - tf.cast(row, d_probabilities.dtype))
-        d_query = tf.matmul(d_scores, key)
-        d_key = tf.matmul(d_scores, query, transpose_a=True)
-        return d_query, d_key, d_value, None
+        with tf.name_scope("attention_gradient"):  # named, for profiles
+            d_value = tf.matmul(probabilities, d_context, transpose_a=True)
+            d_probabilities = tf.matmul(d_context, value, transpose_b=True)
+            wide = _at_least_float32(context.dtype)
+            row = tf.cast(d_context, wide) * tf.cast(context, wide)
+            row = tf.reduce_sum(row, axis=-1, keepdims=True)
+            d_scores = probabilities * (d_probabilities - tf.cast(row, d_probabilities.dtype))
+            d_query = tf.matmul(d_scores, key)
+            d_key = tf.matmul(d_scores, query, transpose_a=True)
+            return d_query, d_key, d_value, None
 
     return context, gradient
 
@@ -288,9 +288,10 @@ def _gelu(x):
         return 0.5 * tf.math.erfc(x_wide * -0.7071067811865476)
 
     def gradient(dy):
-        x_wide = tf.cast(x, wide)
-        density = tf.exp(-0.5 * tf.square(x_wide)) * 0.3989422804014327
-        return tf.cast(tf.cast(dy, wide) * (cdf_of(x_wide) + x_wide * density), x.dtype)
+        with tf.name_scope("gelu_gradient"):  # named, for profiles
+            x_wide = tf.cast(x, wide)
+            density = tf.exp(-0.5 * tf.square(x_wide)) * 0.3989422804014327
+            return tf.cast(tf.cast(dy, wide) * (cdf_of(x_wide) + x_wide * density), x.dtype)
 
     x_wide = tf.cast(x, wide)
     return tf.cast(x_wide * cdf_of(x_wide), x.dtype), gradient

@@ -10,12 +10,15 @@
   *and* a measurement here shows a bfloat16 training step at least
   ``CPU_BF16_SPEEDUP_THRESHOLD`` (1.3×) faster than a float32 one.
 
-The measurement (:func:`_measured_bf16_speedup`, under a second) times one training step of an
-ESM-like encoder layer of the model's hidden size, float32 against bfloat16 compute on float32
-weights, as a mixed policy runs it: matmuls, the casts around them, softmax, GELU, LayerNorm in
-float32, backward pass and update. A bare matmul is no guide: on a 2-core AMD EPYC with
-AVX512-BF16 a 320-wide matmul runs 1.4-1.7× faster in bfloat16, but a whole ``esm2_t6_8M``
-train step only about 1.1× (``benchmarks/precision_cpu.py``), below the threshold.
+The measurement (:func:`_measured_bf16_speedup`, one or two seconds) times one training step of the
+model's own encoder layer (transformers' ``TFEsmLayer`` of the model's hidden size, through
+tfprot's fused path), float32 against ``mixed_bfloat16``: matmuls, the casts around them, softmax,
+GELU, LayerNorm, backward pass and update. A bare matmul is no guide: on a 2-core AMD EPYC with
+AVX512-BF16 (no AMX) a large matmul runs 1.8× faster in bfloat16, a whole ``esm2_t6_8M`` train step
+about 1.5× (``python -m benchmarks``), and the probe reads 1.4-1.6× at widths 320 and 480 but
+1.05-1.25× at width 64 (``tiny-esm``), which keeps float32: a 10% gain does not pay for bfloat16's
+rounding. A CPU with AMX gains far more, one with slow (emulated) bfloat16 nothing. The threshold
+sits between those readings, so that noise does not flip the choice from one run to the next.
 
 The decision is returned with its reason, logged, and stored by the factories in the model's
 metadata.
@@ -156,67 +159,71 @@ def cpu_bf16_features(cpuinfo: str | None = None) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=8)
-def _measured_bf16_speedup(hidden_size: int, repeats: int = 3) -> float:
-    """float32 time over bfloat16 time of one training step of an ESM-like encoder layer.
+def _measured_bf16_speedup(hidden_size: int, repeats: int = 5) -> float:
+    """float32 time over bfloat16 time of one training step of an ESM encoder layer.
 
-    The layer (pre-LayerNorm self-attention with 16-wide heads, a 4x GELU feed-forward) runs on
-    float32 weights; in the bfloat16 variant they are cast to bfloat16 as Keras' auto-cast does,
-    LayerNorm runs in float32 as tf_keras' does under a mixed policy, and the loss is float32.
-    The two variants alternate and the medians are compared, so a busy machine affects both.
-    The token count shrinks with the hidden size (256-token rows, 512 tokens at width 320) to
-    keep the probe under about a second.
+    The layer is transformers' ``TFEsmLayer`` of the model's hidden size (16-wide heads, a 4x
+    feed-forward network), through the fused path tfprot trains with
+    (:mod:`tfprot.models.esm_fast`), built once under ``float32`` and once under
+    ``mixed_bfloat16``; a step is its forward and backward pass on four 256-token rows and an SGD
+    update of its weights. The two alternate ``repeats`` times and the medians are compared, so a
+    busy machine affects both. About 1.5 s at width 320.
     """
     import tensorflow as tf
+    from transformers import EsmConfig
+    from transformers.models.esm.modeling_tf_esm import TFEsmLayer
 
-    tokens = max(256, min(1024, (512 * 320) // hidden_size // 256 * 256))
-    rows, length = tokens // 256, 256
+    from tfprot._keras import keras
+    from tfprot.models import esm_fast
+
+    esm_fast.apply()
+    rows, length = 4, 256
     heads = max(1, hidden_size // 16)
-    shapes = {"qkv": (hidden_size, 3 * hidden_size), "out": (hidden_size, hidden_size)}
-    shapes |= {"up": (hidden_size, 4 * hidden_size), "down": (4 * hidden_size, hidden_size)}
-    generator = tf.random.Generator.from_seed(0)
-    weights = {
-        name: tf.Variable(generator.normal(shape, stddev=0.02)) for name, shape in shapes.items()
-    }
-    inputs = generator.normal((rows, length, hidden_size))
+    config = EsmConfig(
+        vocab_size=33,
+        hidden_size=heads * 16,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        intermediate_size=4 * heads * 16,
+        position_embedding_type="rotary",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    inputs = tf.random.stateless_normal((rows, length, config.hidden_size), seed=(0, 1))
+    mask = tf.zeros((rows, 1, 1, length))
 
-    def layer(x, dtype):
-        w = {name: tf.cast(v, dtype) for name, v in weights.items()}
+    def step_under(policy: str):
+        k = keras()
+        previous = k.mixed_precision.global_policy()
+        k.mixed_precision.set_global_policy(policy)
+        try:
+            layer = TFEsmLayer(config, name=f"probe_{policy}")
+            layer.build(None)
+        finally:
+            k.mixed_precision.set_global_policy(previous)
 
-        def norm(h):
-            h = tf.cast(h, tf.float32)
-            mean, variance = tf.nn.moments(h, axes=[-1], keepdims=True)
-            return tf.cast((h - mean) * tf.math.rsqrt(variance + 1e-5), dtype)
-
-        h = tf.cast(x, dtype)
-        q, k, v = tf.split(tf.einsum("bld,de->ble", norm(h), w["qkv"]), 3, axis=-1)
-        q, k, v = (tf.reshape(t, (rows, length, heads, -1)) for t in (q, k, v))
-        scores = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", q, k) * 0.25, axis=-1)
-        context = tf.reshape(tf.einsum("bhqk,bkhd->bqhd", scores, v), (rows, length, -1))
-        h = h + tf.einsum("bld,de->ble", context, w["out"])
-        up = tf.nn.gelu(tf.einsum("bld,de->ble", norm(h), w["up"]))
-        return h + tf.einsum("bld,de->ble", up, w["down"])
-
-    def step_for(dtype):
         @tf.function
         def step():
             with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(tf.square(tf.cast(layer(inputs, dtype), tf.float32)))
-            for variable, gradient in zip(
-                weights.values(), tape.gradient(loss, list(weights.values())), strict=True
-            ):
+                hidden = layer(
+                    tf.cast(inputs, layer.compute_dtype), tf.cast(mask, layer.compute_dtype)
+                )[0]
+                loss = tf.reduce_mean(tf.square(tf.cast(hidden, tf.float32)))
+            variables = layer.trainable_variables
+            for variable, gradient in zip(variables, tape.gradient(loss, variables), strict=True):
                 variable.assign_sub(1e-3 * gradient)
             return loss
 
         return step
 
-    steps = {dtype: step_for(dtype) for dtype in (tf.float32, tf.bfloat16)}
-    times: dict = {dtype: [] for dtype in steps}
+    steps = {policy: step_under(policy) for policy in ("float32", "mixed_bfloat16")}
+    times: dict[str, list[float]] = {policy: [] for policy in steps}
     for step in steps.values():
         step().numpy()  # trace
     for _ in range(repeats):
-        for dtype, step in steps.items():
+        for policy, step in steps.items():
             start = time.perf_counter()
             step().numpy()
-            times[dtype].append(time.perf_counter() - start)
-    median = {dtype: sorted(values)[len(values) // 2] for dtype, values in times.items()}
-    return median[tf.float32] / max(median[tf.bfloat16], 1e-9)
+            times[policy].append(time.perf_counter() - start)
+    median = {policy: sorted(values)[len(values) // 2] for policy, values in times.items()}
+    return median["float32"] / max(median["mixed_bfloat16"], 1e-9)
