@@ -131,3 +131,26 @@ def test_progress_bar_for_embeddings(model, capsys):
     assert capsys.readouterr().err == ""
     model.embed(SEQUENCES, batch_tokens=BATCH_TOKENS, progress=True)
     assert "embed" in capsys.readouterr().err
+
+
+def test_the_compiled_forward_pass_is_traced_once_per_model_and_freed_with_it():
+    import gc
+
+    from transformers import TFEsmModel
+
+    from tfprot.models import embeddings
+    from tfprot.models.checkpoints import tiny_config
+
+    encoder = TFEsmModel(tiny_config(tfprot.PRESETS["tiny-esm"]))
+    encoder(encoder.dummy_inputs)
+    tokenizer = tfprot.ProteinTokenizer.from_pretrained("tiny-esm")
+    first = embed_with(encoder, tokenizer, ["MKTAYIAKQR", "GGSW"], progress=False)
+    compiled = embeddings._COMPILED[encoder]
+    second = embed_with(encoder, tokenizer, ["MKTAYIAKQR", "GGSWKLLEVRQ"], progress=False)
+    assert embeddings._COMPILED[encoder] is compiled
+    assert compiled.experimental_get_tracing_count() == 1
+    np.testing.assert_allclose(first.vectors[0], second.vectors[0], atol=1e-6)
+    count = len(embeddings._COMPILED)
+    del encoder, compiled
+    gc.collect()
+    assert len(embeddings._COMPILED) == count - 1

@@ -16,6 +16,7 @@ embedding and the mean covers the whole sequence (see :mod:`tfprot.models.protei
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,15 +161,12 @@ def embed_with(
     progress: bool | None = None,
     window_overlap: int | None = None,
 ) -> Embeddings:
-    """Embed with an already built transformers TF model (any head: its encoder is used)."""
-    import tensorflow as tf
+    """Embed with an already built transformers TF model (any head: its encoder is used).
 
-    from tfprot.models.inference import BATCH_SIGNATURE, hidden_states
-
-    @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
-    def compiled(batch):
-        return hidden_states(transformer, batch)
-
+    The compiled forward pass is kept per model, so repeated calls do not trace it again (a
+    trace costs about half a second on a 2-core CPU, more than embedding a hundred sequences).
+    """
+    compiled = _compiled_hidden_states(transformer)
     return embed_records(
         lambda batch: compiled(batch).numpy(),
         tokenizer,
@@ -178,6 +176,28 @@ def embed_with(
         progress=progress,
         window_overlap=window_overlap,
     )
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_hidden_states(transformer):
+    """The model's compiled ``hidden_states`` forward pass (one trace for every batch shape),
+    made once per model."""
+    compiled = _COMPILED.get(transformer)
+    if compiled is None:
+        import tensorflow as tf
+
+        from tfprot.models.inference import BATCH_SIGNATURE, hidden_states
+
+        model = weakref.ref(transformer)  # the cache must not keep the model alive
+
+        @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
+        def compiled(batch):
+            return hidden_states(model(), batch)
+
+        _COMPILED[transformer] = compiled
+    return compiled
 
 
 def embed_records(
