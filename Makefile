@@ -1,5 +1,6 @@
 # make demo : create .venv if missing, install tfprot, run the offline demo on the bundled data
 # make test : create .venv if missing, install tfprot with its test extras, run every test
+# make bench: the speed comparison with the reference recipes (benchmarks/, under 15 minutes)
 # make lint : ruff
 
 VENV   ?= .venv
@@ -7,14 +8,14 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.tfprot-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch 2.13.0 is a CPU build on this machine's local wheel disk; an unpinned torch pulls several GB.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[fold,test,dev]"
+	$(PY) -m pip install --quiet -e ".[fold,test,dev,bench]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -22,6 +23,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
