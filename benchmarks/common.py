@@ -8,7 +8,7 @@ here), written once to a local checkpoint folder with PyTorch *and* TensorFlow w
 every recipe starts from the same numbers.
 
 >>> round(train_flops_per_token(SIZES["esm2_t6_8M"], context=300) / 1e6, 1)
-53.3
+51.3
 """
 
 from __future__ import annotations
