@@ -9,10 +9,11 @@ Builds ESM-2 token classifiers from their config with random weights (no downloa
 - inference: a compiled forward pass (``tf.function`` of the model's ``call``).
 
 It prints the median seconds per step of each policy and the ratio float32 / bfloat16 (above 1:
-bfloat16 is faster), then the single-shape probe that ``precision='auto'`` runs
-(:func:`tfprot.models.precision._measured_bf16_speedup`), so the two can be compared.
+bfloat16 is faster). Then, for each of ``--widths``, one encoder layer's training step
+(:func:`layer_step_speedup`, ``--trials`` times): the measurements behind ``precision='auto'``'s
+CPU rule, bfloat16 from 256 wide (:mod:`tfprot.models.precision`).
 
-Run: ``.venv/bin/python benchmarks/precision_cpu.py [--batch 8] [--tokens 256] [--rounds 5]``
+Run: ``python -m benchmarks.precision_cpu [--batch 8] [--tokens 256] [--rounds 5] [--widths 64 320]``
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokens", type=int, default=256, help="tokens per sequence")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     parser.add_argument("--steps", type=int, default=2, help="steps timed per round")
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=SIZES)
+    parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=SIZES)
+    parser.add_argument("--widths", nargs="*", type=int, default=[64, 128, 256, 320, 480, 640])
+    parser.add_argument("--trials", type=int, default=3, help="layer-step readings per width")
     return parser
 
 
@@ -90,13 +93,10 @@ def timed(step, repeats: int) -> float:
 def run(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
-    from tfprot.models.precision import _measured_bf16_speedup
-
     x, y = batch(args.batch, args.tokens)
     results = {}
     for size in args.sizes:
         hidden = PRESETS[size].hidden_size
-        probe_before = _measured_bf16_speedup.__wrapped__(hidden)
         models = {policy: build(size, policy) for policy in POLICIES}
         train = {p: (lambda m=m: m.train_on_batch(x, y)) for p, m in models.items()}
         forward = {
@@ -111,11 +111,7 @@ def run(args: argparse.Namespace) -> dict:
             for kind, steps in (("train", train), ("infer", infer)):
                 for policy in POLICIES:
                     times[kind, policy].append(timed(steps[policy], args.steps))
-        start = time.perf_counter()
-        probe = _measured_bf16_speedup.__wrapped__(hidden)
-        probe_s = time.perf_counter() - start
         results[size] = {key: statistics.median(values) for key, values in times.items()}
-        results[size]["probe"] = probe
         print(
             f"\n{size} (hidden {hidden}), batch {args.batch} x {args.tokens} tokens, "
             f"median of {args.rounds} rounds x {args.steps} steps"
@@ -126,11 +122,84 @@ def run(args: argparse.Namespace) -> dict:
                 f"  {label:28s} float32 {f32 * 1e3:8.1f} ms   mixed_bfloat16 {bf16 * 1e3:8.1f} ms"
                 f"   float32/bf16 = {f32 / bf16:.2f}x"
             )
-        print(
-            f"  {'auto probe':28s} float32/bf16 = {probe_before:.2f}x before the models, "
-            f"{probe:.2f}x after ({probe_s:.2f} s)"
-        )
+    if args.widths:
+        print("\none encoder layer's train step, float32/bf16 (each reading: the best of 10)")
+    for width in args.widths:
+        readings = [layer_step_speedup(width) for _ in range(args.trials)]
+        results[f"layer_{width}"] = readings
+        print(f"  width {width:5d}: " + ", ".join(f"{r:.2f}x" for r in readings))
     return results
+
+
+def layer_step_speedup(hidden_size: int, repeats: int = 10) -> float:
+    """float32 time over bfloat16 time of one training step of an ESM encoder layer.
+
+    The layer is transformers' ``TFEsmLayer`` of the model's hidden size (16-wide heads, a 4x
+    feed-forward network), through the fused path tfprot trains with
+    (:mod:`tfprot.models.esm_fast`), built once under ``float32`` and once under
+    ``mixed_bfloat16``; a step is its forward and backward pass on four 256-token rows and an SGD
+    update of its weights. The two alternate ``repeats`` times and their fastest steps are compared
+    (on a shared machine other work only ever adds time). About 2 s at width 320. The readings
+    behind ``precision='auto'``'s CPU rule (:mod:`tfprot.models.precision`).
+    """
+    import tensorflow as tf
+    from transformers import EsmConfig
+    from transformers.models.esm.modeling_tf_esm import TFEsmLayer
+
+    from tfprot._keras import keras
+    from tfprot.models import esm_fast
+
+    esm_fast.apply()
+    rows, length = 4, 256
+    heads = max(1, hidden_size // 16)
+    config = EsmConfig(
+        vocab_size=33,
+        hidden_size=heads * 16,
+        num_hidden_layers=1,
+        num_attention_heads=heads,
+        intermediate_size=4 * heads * 16,
+        position_embedding_type="rotary",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    inputs = tf.random.stateless_normal((rows, length, config.hidden_size), seed=(0, 1))
+    mask = tf.zeros((rows, 1, 1, length))
+
+    def step_under(policy: str):
+        k = keras()
+        previous = k.mixed_precision.global_policy()
+        k.mixed_precision.set_global_policy(policy)
+        try:
+            layer = TFEsmLayer(config, name=f"probe_{policy}")
+            layer.build(None)
+        finally:
+            k.mixed_precision.set_global_policy(previous)
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                hidden = layer(
+                    tf.cast(inputs, layer.compute_dtype), tf.cast(mask, layer.compute_dtype)
+                )[0]
+                loss = tf.reduce_mean(tf.square(tf.cast(hidden, tf.float32)))
+            variables = layer.trainable_variables
+            for variable, gradient in zip(variables, tape.gradient(loss, variables), strict=True):
+                variable.assign_sub(1e-3 * gradient)
+            return loss
+
+        return step
+
+    steps = {policy: step_under(policy) for policy in ("float32", "mixed_bfloat16")}
+    times: dict[str, list[float]] = {policy: [] for policy in steps}
+    for step in steps.values():
+        step().numpy()  # trace
+    for _ in range(repeats):
+        for policy, step in steps.items():
+            start = time.perf_counter()
+            step().numpy()
+            times[policy].append(time.perf_counter() - start)
+    fastest = {policy: min(values) for policy, values in times.items()}
+    return fastest["float32"] / max(fastest["mixed_bfloat16"], 1e-9)
 
 
 def main() -> None:

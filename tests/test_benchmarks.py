@@ -134,3 +134,9 @@ def test_table_has_a_line_per_row_with_padding_and_mfu_in_percent():
 )
 def test_profile_areas(op, area):
     assert _area(op).startswith(area)
+
+
+def test_layer_step_speedup_is_a_ratio_of_two_timings():
+    from benchmarks.precision_cpu import layer_step_speedup
+
+    assert 0.05 < layer_step_speedup(64, repeats=2) < 20

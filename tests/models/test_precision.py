@@ -25,7 +25,7 @@ import tfprot
 from tfprot._keras import keras
 from tfprot.models import esm_fast, esm_fixes, precision
 from tfprot.models.precision import (
-    CPU_BF16_SPEEDUP_THRESHOLD,
+    CPU_BF16_MIN_HIDDEN_SIZE,
     PrecisionChoice,
     PrecisionError,
     cpu_bf16_features,
@@ -206,9 +206,9 @@ class FakeDevice:
 
 @pytest.fixture
 def hardware(monkeypatch):
-    """Fake the device queries: ``hardware(tpu=..., gpu_capability=..., bf16=..., speedup=...)``."""
+    """Fake the device queries: ``hardware(tpu=..., gpu_capability=..., bf16=...)``."""
 
-    def fake(*, tpu=False, gpu_capability=None, bf16=(), speedup=None):
+    def fake(*, tpu=False, gpu_capability=None, bf16=()):
         monkeypatch.setattr(
             tf.config,
             "list_logical_devices",
@@ -222,45 +222,43 @@ def hardware(monkeypatch):
         monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda device: details)
         monkeypatch.setattr(precision, "cpu_bf16_features", lambda: tuple(bf16))
 
-        def measured(hidden_size):
-            if speedup is None:
-                raise AssertionError("the CPU probe ran where it should not")
-            return speedup
-
-        monkeypatch.setattr(precision, "_measured_bf16_speedup", measured)
-
     return fake
 
 
 @pytest.mark.parametrize(
-    "setup, policy, reason",
+    "setup, width, policy, reason",
     [
-        ({"tpu": True, "gpu_capability": (8, 0)}, "mixed_bfloat16", "TPU"),
-        ({"gpu_capability": (8, 0)}, "mixed_float16", "compute capability 8.0"),
-        ({"gpu_capability": (7, 0)}, "mixed_float16", "loss scaling"),
-        ({"gpu_capability": (6, 1)}, "float32", "compute capability 6.1, below 7.0"),
-        ({"bf16": ()}, "float32", "without native bfloat16"),
-        ({"bf16": ("avx512_bf16",), "speedup": 1.1}, "float32", "1.10x"),
-        ({"bf16": ("avx512_bf16",), "speedup": CPU_BF16_SPEEDUP_THRESHOLD}, "mixed_bfloat16", ""),
-        ({"bf16": ("amx_bf16", "avx512_bf16"), "speedup": 2.5}, "mixed_bfloat16", "amx_bf16"),
+        ({"tpu": True, "gpu_capability": (8, 0)}, 64, "mixed_bfloat16", "TPU"),
+        ({"gpu_capability": (8, 0)}, 320, "mixed_float16", "compute capability 8.0"),
+        ({"gpu_capability": (7, 0)}, 64, "mixed_float16", "loss scaling"),
+        ({"gpu_capability": (6, 1)}, 320, "float32", "compute capability 6.1, below 7.0"),
+        ({"bf16": ()}, 1280, "float32", "without native bfloat16"),
+        ({"bf16": ("avx512_bf16",)}, 64, "float32", "64-wide model is too narrow"),
+        ({"bf16": ("avx512_bf16",)}, CPU_BF16_MIN_HIDDEN_SIZE - 1, "float32", "too narrow"),
+        ({"bf16": ("avx512_bf16",)}, CPU_BF16_MIN_HIDDEN_SIZE, "mixed_bfloat16", "avx512_bf16"),
+        ({"bf16": ("amx_bf16", "avx512_bf16")}, 480, "mixed_bfloat16", "amx_bf16/avx512_bf16"),
     ],
 )
-def test_auto_decision(hardware, caplog, setup, policy, reason):
+def test_auto_decision(hardware, caplog, setup, width, policy, reason):
     hardware(**setup)
     with caplog.at_level(logging.INFO, logger="tfprot.models.precision"):
-        choice = resolve_precision("auto", hidden_size=320)
+        choice = resolve_precision("auto", hidden_size=width)
     assert choice.policy == policy
     assert reason in choice.reason
     logged = [r.getMessage() for r in caplog.records if r.name == "tfprot.models.precision"]
     assert logged == [f"precision='auto' chose {policy}: {choice.reason}."]
 
 
-def test_auto_choice_reaches_the_model(hardware):
-    hardware(bf16=("avx512_bf16",), speedup=1.5)
+def test_auto_choice_reaches_the_model(hardware, monkeypatch):
+    hardware(bf16=("avx512_bf16",))
+    narrow = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="auto", compile=False)
+    assert narrow.dtype_policy.name == "float32"
+    assert "64-wide model is too narrow" in narrow.info["precision_reason"]
+    monkeypatch.setattr(precision, "CPU_BF16_MIN_HIDDEN_SIZE", 64)
     model = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="auto", compile=False)
     assert model.dtype_policy.name == "mixed_bfloat16"
     assert model.info["precision"] == "mixed_bfloat16"
-    assert "1.50x" in model.info["precision_reason"]
+    assert "64-wide model trains" in model.info["precision_reason"]
 
 
 @pytest.mark.parametrize("bad", ["float16", "bfloat16", "AUTO", ""])
@@ -272,13 +270,8 @@ def test_unknown_precision(bad):
         PrecisionChoice(bad, "because")
 
 
-def test_explicit_precision_runs_no_probe(hardware):
-    hardware()  # the probe raises if called
+def test_explicit_precision_is_taken_as_asked(hardware):
+    hardware(bf16=("amx_bf16",))
     assert resolve_precision("mixed_float16") == PrecisionChoice(
         "mixed_float16", "asked for explicitly"
     )
-
-
-def test_cpu_probe_measures_a_positive_ratio():
-    ratio = precision._measured_bf16_speedup.__wrapped__(64)
-    assert 0.05 < ratio < 20

@@ -306,7 +306,7 @@ def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
 
 def hidden_size_of(checkpoint: str | os.PathLike, default: int = 320) -> int:
     """The hidden size of a preset or local folder, without loading it or going online (for
-    ``precision='auto'``'s probe); ``default`` for a Hub id.
+    ``precision='auto'``'s CPU rule); ``default`` for a Hub id.
 
     >>> hidden_size_of("tiny-esm"), hidden_size_of("esm2_t12_35M"), hidden_size_of("org/unknown")
     (64, 480, 320)
