@@ -58,9 +58,33 @@ def torch_peak(repeats: int = 4, chain: int = 3) -> float:
     return chain * 2 * SIDE**3 / _best(run, repeats)
 
 
+def machine() -> dict:
+    """The CPU's model name, core count and native bfloat16 features; the Python version."""
+    import os
+    import platform
+    from pathlib import Path
+
+    from tfprot.models.precision import cpu_bf16_features
+
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "bf16_features": list(cpu_bf16_features()),
+        "python": platform.python_version(),
+    }
+
+
 def measure() -> dict:
     tf32, tfbf16, torch32 = tensorflow_peak("float32"), tensorflow_peak("bfloat16"), torch_peak()
     return {
+        "machine": machine(),
         "float32": max(tf32, torch32),
         "bfloat16": tfbf16,
         "detail": {
