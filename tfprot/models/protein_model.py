@@ -122,7 +122,10 @@ class ProteinModel(_keras.Model):
         """Add or replace metadata entries (saved by :meth:`save_pretrained`)."""
         self._info_json = json.dumps({**self.info, **values}, sort_keys=True)
 
+    @tf.autograph.experimental.do_not_convert
     def call(self, inputs, training=False):
+        # Not converted by AutoGraph: transformers' TF models need no graph control flow, and
+        # converting their Python source took about 16 s of the first training step's trace.
         # Ids from numpy or 🤗 datasets are int64: accept them, the model computes in int32.
         # An ESM sequence-level head reads only the first token: the last layer computes only it.
         with first_token_only(self.transformer):
