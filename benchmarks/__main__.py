@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     plan = QUICK if args.quick else FULL
     started = time.perf_counter()
     print("measuring (each line: one process)", file=sys.stderr, flush=True)
+    run_child("common", "--prepare", *plan.sizes)  # checkpoints, before any recipe runs
     peaks = run_child("peak")
     machine = peaks.pop("machine")
     peak_flops = json.dumps({k: v for k, v in peaks.items() if k != "detail"})

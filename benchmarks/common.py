@@ -130,12 +130,25 @@ def load_subset(count: int | None = None, seed: int = 0) -> Subset:
 AMINO_ACIDS = set("ACDEFGHIKLMNPQRSTVWYXBUZO")
 
 
-def checkpoint_folder(size: ModelSize, seed: int = 0) -> Path:
+def checkpoint_folder(size: ModelSize, seed: int = 0, *, isolated: bool = False) -> Path:
     """A local checkpoint of ``size`` with random weights (seeded), PyTorch and TF weights and the
-    ESM-2 tokenizer; written once under :data:`CACHE` and reused."""
+    ESM-2 tokenizer; written once under :data:`CACHE` and reused.
+
+    Writing it converts the weights with tfprot's model code; ``isolated=True`` does that in a
+    child process (``python -m benchmarks.common --prepare``), so that a reference recipe's
+    process never imports ``tfprot.models``.
+    """
     folder = CACHE / f"{size.name}-random-{seed}"
     if (folder / "tf_model.h5").is_file():
         return folder
+    if isolated:
+        import subprocess
+        import sys
+
+        command = [sys.executable, "-m", "benchmarks.common", "--prepare", size.name]
+        command += ["--seed", str(seed)]
+        subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+        return checkpoint_folder(size, seed)
     import tempfile
 
     import torch
@@ -278,3 +291,13 @@ def training_row(
             **detail,
         },
     )
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write the benchmark checkpoints")
+    parser.add_argument("--prepare", nargs="+", choices=sorted(SIZES), required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(json.dumps([str(checkpoint_folder(SIZES[name], args.seed)) for name in args.prepare]))

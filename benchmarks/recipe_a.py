@@ -35,7 +35,7 @@ def measure(size_name: str, count: int, epochs: int, warmup: int, peak_flops: fl
     from transformers import AdamWeightDecay, AutoTokenizer, TFAutoModelForSequenceClassification
 
     size = SIZES[size_name]
-    folder = str(checkpoint_folder(size))
+    folder = str(checkpoint_folder(size, isolated=True))
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = TFAutoModelForSequenceClassification.from_pretrained(
         folder, num_labels=2, use_safetensors=False
