@@ -258,7 +258,7 @@ def test_auto_choice_reaches_the_model(hardware, monkeypatch):
     model = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="auto", compile=False)
     assert model.dtype_policy.name == "mixed_bfloat16"
     assert model.info["precision"] == "mixed_bfloat16"
-    assert "64-wide model trains" in model.info["precision_reason"]
+    assert "bfloat16 pays from 64 wide" in model.info["precision_reason"]
 
 
 @pytest.mark.parametrize("bad", ["float16", "bfloat16", "AUTO", ""])
