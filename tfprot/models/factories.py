@@ -220,7 +220,7 @@ def compile_model(
     >>> model = tfprot.sequence_regressor("tiny-esm", precision="float32", compile=False)
     >>> _ = compile_model(model, learning_rate=1e-4, loss="mae", metrics=["mse"])
     >>> model.loss, type(model.optimizer).__name__
-    ('mae', 'AdamW')
+    ('mae', 'FusedAdamW')
     """
     if "optimizer" in compile_options:
         optimizer = compile_options.pop("optimizer")
