@@ -146,7 +146,6 @@ def layer_step_speedup(hidden_size: int, repeats: int = 10) -> float:
     from transformers import EsmConfig
     from transformers.models.esm.modeling_tf_esm import TFEsmLayer
 
-    from tfprot._keras import keras
     from tfprot.models import esm_fast
 
     esm_fast.apply()

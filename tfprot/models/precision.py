@@ -21,9 +21,10 @@ AMD EPYC, AVX512-BF16      1.05-1.25  —          —          1.4-1.6    1.5-1
 Intel Xeon, AMX-BF16       0.98-1.05  1.03-1.2   1.27-1.38  1.39-1.65  1.5-1.8    1.7-1.8
 ========================  =========  =========  =========  =========  =========  =========
 
-Whole ``esm2_t6_8M`` training runs 1.4× faster in bfloat16 on the first and 1.15× on the second
-(``python -m benchmarks``), where the element-wise half of the step does not gain. Narrow models gain too little to pay for bfloat16's rounding; from 256 wide (every
-real ESM-2 checkpoint: 320 to 5,120) bfloat16 wins on both. An earlier version timed the layer
+Whole ``esm2_t6_8M`` training runs 1.4× faster in bfloat16 on the first and 1.15-1.4× on the
+second (``python -m benchmarks``, two runs), where the element-wise half of the step does not
+gain. Narrow models gain too little to pay for bfloat16's rounding; from 256 wide (every real
+ESM-2 checkpoint: 320 to 5,120) bfloat16 wins on both. An earlier version timed the layer
 when the model was built: on a shared 2-core machine that reading swung from 1.18× to 1.6× between
 runs of the same model and flipped the choice; a rule gives the same precision every time.
 
