@@ -18,7 +18,7 @@ from transformers.models.esm import modeling_tf_esm as esm
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import esm_fast
+from tfprot.models import esm_fast, fused_attention
 from tfprot.models.checkpoints import tiny_config
 
 MASK_ID, CLS_ID, EOS_ID, PAD_ID = 32, 0, 2, 1
@@ -202,7 +202,7 @@ def test_attention_gradient_equals_the_automatic_one_in_float64():
         return tf.matmul(tf.nn.softmax(tf.matmul(q, k, transpose_b=True) + m), v)
 
     results = []
-    for function in (esm_fast._attention, automatic):
+    for function in (fused_attention.attention, automatic):  # float64: TensorFlow's kernels
         with tf.GradientTape() as tape:
             tape.watch([query, key, value])
             out = function(query, key, value, mask)

@@ -138,6 +138,21 @@ def test_labels_and_tokenizer_travel_with_the_export(exported):
         np.testing.assert_array_equal(tokenizer.encode(sequence), model.tokenizer.encode(sequence))
 
 
+def test_the_export_needs_no_tfprot_op(exported):
+    """tfprot's fused CPU attention is a custom op: an export holds TensorFlow's own kernels, so
+    that TF Serving or a process without tfprot loads it. The model predicted with the op (when
+    this machine builds it) before the export, so the export is what turned it off."""
+    from tfprot.models import fused_attention
+
+    for entry in exported.values():
+        graph = (entry["folder"] / "saved_model.pb").read_bytes()
+        assert b"MatMul" in graph and b"Softmax" in graph
+        assert b"TfprotAttention" not in graph
+        if fused_attention.status().available:
+            traced = tf.function(entry["model"].__call__).get_concrete_function(entry["batch"])
+            assert "TfprotAttention" in {op.type for op in traced.graph.get_operations()}
+
+
 def test_export_replaces_a_previous_export_but_not_a_foreign_folder(exported, tmp_path):
     entry = exported["classification"]
     (tmp_path / "data.csv").write_text("keep me")

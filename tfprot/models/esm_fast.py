@@ -10,8 +10,10 @@ model's function does not need:
 - ``stable_softmax`` adds ``1e-9`` to every attention score before the softmax: a full pass over
   the ``[batch, heads, length, length]`` scores, the model's largest tensor, that changes nothing
   (softmax is shift-invariant; it was an XLA workaround);
-- the softmax's automatic derivative makes two more passes over the scores than needed:
-  :func:`_attention` uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as FlashAttention does);
+- attention itself is separate kernels, each a pass through memory over those scores: on CPUs
+  :mod:`tfprot.models.fused_attention` computes it as one op that keeps the scores in cache
+  (elsewhere TensorFlow's kernels, with a gradient that uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)``
+  as FlashAttention does, two passes over the scores fewer than the automatic derivative);
 - GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` computes in float32 (vectorised)
   with a hand-written derivative;
 - the feed-forward network on ``[batch, length, hidden]`` tensors through ``tensordot``, which
@@ -37,6 +39,8 @@ import itertools
 from collections.abc import Iterator
 
 import tensorflow as tf
+
+from tfprot.models import fused_attention
 
 __all__ = ["ORIGINALS", "apply", "first_token_only", "is_applied"]
 
@@ -204,7 +208,7 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     value = heads_first(value, length)
     if attention_mask is None:
         attention_mask = tf.zeros([batch, 1, 1, length], dtype=dtype)
-    context = _attention(query, key, value, tf.cast(attention_mask, dtype))
+    context = fused_attention.attention(query, key, value, tf.cast(attention_mask, dtype))
     context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
 
     output = attention.output_layer
@@ -248,31 +252,6 @@ def _rotary_tables(rotary, length, dtype):
     angles = positions[:, None] * tf.cast(rotary.inv_freq, tf.float32)[None, :]
     angles = tf.concat([angles, angles], axis=-1)[:, None, :]
     return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
-
-
-@tf.custom_gradient
-def _attention(query, key, value, mask):
-    """``softmax(query·keyᵀ + mask)·value`` (``[batch, heads, queries, head_size]``).
-
-    The gradient uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as FlashAttention does): a sum over the
-    head size instead of two passes (a product and a sum) over the ``queries × keys`` scores.
-    """
-    probabilities = tf.nn.softmax(tf.matmul(query, key, transpose_b=True) + mask, axis=-1)
-    context = tf.matmul(probabilities, value)
-
-    def gradient(d_context):
-        with tf.name_scope("attention_gradient"):  # named, for profiles
-            d_value = tf.matmul(probabilities, d_context, transpose_a=True)
-            d_probabilities = tf.matmul(d_context, value, transpose_b=True)
-            wide = _at_least_float32(context.dtype)
-            row = tf.cast(d_context, wide) * tf.cast(context, wide)
-            row = tf.reduce_sum(row, axis=-1, keepdims=True)
-            d_scores = probabilities * (d_probabilities - tf.cast(row, d_probabilities.dtype))
-            d_query = tf.matmul(d_scores, key)
-            d_key = tf.matmul(d_scores, query, transpose_a=True)
-            return d_query, d_key, d_value, None
-
-    return context, gradient
 
 
 @tf.custom_gradient

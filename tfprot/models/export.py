@@ -15,7 +15,9 @@ tasks, ``[batch, tokens, classes]`` for token tasks (residue ``i`` at token
 ``residue_offset + i``). ``labels.json`` beside the model holds the task, ``id2label``, the
 tokenizer's ``residue_offset``, ``pad_id`` and ``max_length``.
 
-Only the serving functions and the model's variables are saved, not the Keras object graph.
+Only the serving functions and the model's variables are saved, not the Keras object graph. They
+use TensorFlow's own attention, not :mod:`tfprot.models.fused_attention`'s op: the export loads
+where tfprot is not installed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tensorflow as tf
 
 from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
 from tfprot.data.labels import Task
+from tfprot.models import fused_attention
 
 __all__ = ["LABELS_FILE", "TOKENIZER_FOLDER", "export_saved_model"]
 
@@ -84,10 +87,11 @@ def export_saved_model(model, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     ensure_replaceable(folder, "saved_model.pb", "a SavedModel")
     module = _Serving(model)
-    signatures = {
-        "serving_default": module.__call__.get_concrete_function(*_specs(tf.int32)),
-        "serving_int64": module.__call__.get_concrete_function(*_specs(tf.int64)),
-    }
+    with fused_attention.disabled():  # the export must load without tfprot's custom op
+        signatures = {
+            "serving_default": module.__call__.get_concrete_function(*_specs(tf.int32)),
+            "serving_int64": module.__call__.get_concrete_function(*_specs(tf.int64)),
+        }
     tokenizer = model.tokenizer
     labels = {
         "task": model.task.value,
@@ -96,7 +100,7 @@ def export_saved_model(model, folder: str | os.PathLike) -> Path:
         "pad_id": int(tokenizer.pad_id),
         "max_length": tokenizer.max_length,
     }
-    with atomic_folder(folder) as staging:
+    with atomic_folder(folder) as staging, fused_attention.disabled():
         tf.saved_model.save(module, str(staging), signatures=signatures)
         tokenizer.save_pretrained(staging / TOKENIZER_FOLDER)
         write_text_atomic(staging / LABELS_FILE, json.dumps(labels, indent=2) + "\n")
