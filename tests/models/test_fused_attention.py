@@ -44,7 +44,7 @@ def fused_with_gradient(query, key, value, mask, d_out, dtype):
     q, k, v, g = (tf.constant(x, dtype) for x in (query, key, value, d_out))
     with tf.GradientTape() as tape:
         tape.watch([q, k, v])
-        out = fused_attention.attention(q, k, v, tf.constant(mask, dtype))
+        out = fused_attention.fused(q, k, v, tf.constant(mask, dtype))
     grads = tape.gradient(out, [q, k, v], output_gradients=g)
     return [tf.cast(x, tf.float64).numpy() for x in (out, *grads)]
 
@@ -77,8 +77,13 @@ def test_bfloat16_is_as_accurate_as_tensorflows_bfloat16_kernels():
     rounded = [tf.cast(tf.cast(x, tf.bfloat16), tf.float64).numpy() for x in data]
     want = numpy_attention(*rounded)
     got = fused_with_gradient(*rounded, tf.bfloat16)
-    with fused_attention.disabled():
-        tensorflow = fused_with_gradient(*rounded, tf.bfloat16)
+    q, k, v, mask, g = (tf.constant(x, tf.bfloat16) for x in rounded)
+    with tf.GradientTape() as tape:
+        tape.watch([q, k, v])
+        with fused_attention.disabled():
+            out = fused_attention.attention(q, k, v, mask)
+    grads = tape.gradient(out, [q, k, v], output_gradients=g)
+    tensorflow = [tf.cast(x, tf.float64).numpy() for x in (out, *grads)]
     for name, g, t, w in zip(
         ("output", "d_query", "d_key", "d_value"), got, tensorflow, want, strict=True
     ):
@@ -114,6 +119,23 @@ def test_the_op_is_in_the_graph_only_where_it_can_run():
     per_query = tf.zeros([1, 1, 8, 8])
     graph = tf.function(fused_attention.attention).get_concrete_function(q, k, v, per_query).graph
     assert "TfprotAttention" not in {op.type for op in graph.get_operations()}
+
+
+def test_the_op_is_used_for_the_head_sizes_where_it_is_faster():
+    def uses_op(depth, training):
+        q = k = v = tf.zeros([1, 2, 8, depth])
+        function = tf.function(
+            lambda q, k, v: fused_attention.attention(
+                q, k, v, tf.zeros([1, 1, 1, 8]), training=training
+            )
+        )
+        graph = function.get_concrete_function(q, k, v).graph
+        return "TfprotAttention" in {op.type for op in graph.get_operations()}
+
+    assert fused_attention.MAX_DEPTH_TRAINING == 16 and fused_attention.MAX_DEPTH_INFERENCE == 24
+    assert uses_op(16, True) and uses_op(16, False)
+    assert not uses_op(24, True) and uses_op(24, False)
+    assert not uses_op(32, True) and not uses_op(32, False)
 
 
 def test_the_switch_turns_it_off(monkeypatch):

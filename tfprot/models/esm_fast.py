@@ -208,7 +208,8 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     value = heads_first(value, length)
     if attention_mask is None:
         attention_mask = tf.zeros([batch, 1, 1, length], dtype=dtype)
-    context = fused_attention.attention(query, key, value, tf.cast(attention_mask, dtype))
+    mask = tf.cast(attention_mask, dtype)
+    context = fused_attention.attention(query, key, value, mask, training=training is not False)
     context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
 
     output = attention.output_layer

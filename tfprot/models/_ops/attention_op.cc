@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <type_traits>
 #include <vector>
 
 #include "kernel.h"
@@ -35,12 +36,6 @@ using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 using ::tensorflow::shape_inference::InferenceContext;
 using ::tensorflow::shape_inference::ShapeHandle;
-
-inline float dot(const float* a, const float* b, int64_t count) {
-  float total = 0.0f;
-  for (int64_t j = 0; j < count; ++j) total += a[j] * b[j];
-  return total;
-}
 
 struct Dims {
   int64_t batch, heads, queries, keys, depth;
@@ -80,45 +75,9 @@ void parallel_heads(OpKernelContext* context, const Dims& dims,
   pool->ParallelFor(dims.batch * dims.heads, cost, work);
 }
 
-inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
-
-// One head's inputs in float32, padded: keys to a multiple of 16 (`kp`: padded keys score -inf,
-// their values and keys are 0) and the depth to a multiple of 16 (`dp`).
-struct Head {
-  int64_t keys, depth, kp, dp;
-  std::vector<float> kt, vt;      // [depth, kp]: keys and values transposed
-  std::vector<float> kr, vr;      // [kp, dp]: keys and values as rows
-  std::vector<float> mask;        // [kp]
-
-  Head(int64_t keys, int64_t depth)
-      : keys(keys), depth(depth), kp(round_up(keys, 16)), dp(round_up(depth, 16)),
-        kt(depth * kp, 0.0f), vt(depth * kp, 0.0f), kr(kp * dp, 0.0f), vr(kp * dp, 0.0f),
-        mask(kp, -INFINITY) {}
-
-  HeadBuffers view() const {
-    return {keys, depth, kp, dp, kt.data(), vt.data(), kr.data(), vr.data(), mask.data()};
-  }
-
-  template <typename T>
-  void load(const T* key, const T* value, const float* mask_row, bool transposed_values) {
-    for (int64_t j = 0; j < keys; ++j)
-      for (int64_t d = 0; d < depth; ++d) {
-        const float k = static_cast<float>(key[j * depth + d]);
-        const float v = static_cast<float>(value[j * depth + d]);
-        kt[d * kp + j] = k;
-        kr[j * dp + d] = k;
-        vr[j * dp + d] = v;
-        if (transposed_values) vt[d * kp + j] = v;
-      }
-    std::memcpy(mask.data(), mask_row, keys * sizeof(float));
-  }
-};
-
-// Rows of queries (or output gradients) in float32, padded to `dp` with zeros.
 template <typename T>
-inline void load_rows(const T* in, int64_t rows, int64_t depth, int64_t dp, float* out) {
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t d = 0; d < dp; ++d) out[r * dp + d] = d < depth ? static_cast<float>(in[r * depth + d]) : 0.0f;
+constexpr Element element_of() {
+  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
 }
 
 template <typename T>
@@ -146,19 +105,11 @@ class AttentionOp : public OpKernel {
     const int64_t Q = dims.queries, K = dims.keys, D = dims.depth;
 
     parallel_heads(context, dims, [&](int64_t begin, int64_t end) {
-      Head head(K, D);
-      const int64_t dp = head.dp;
-      std::vector<float> queries(Q * dp), out(Q * dp), scores(kScratchRows * head.kp);
-      for (int64_t unit = begin; unit < end; ++unit) {
-        head.load(k_all + unit * K * D, v_all + unit * K * D, mask_all + unit / dims.heads * K,
-                  false);
-        load_rows(q_all + unit * Q * D, Q, D, dp, queries.data());
-        float* lse = lse_all + unit * Q;
-        attention_forward_head(head.view(), queries.data(), Q, scores.data(), out.data(), lse);
-        T* out_head = out_all + unit * Q * D;
-        for (int64_t i = 0; i < Q; ++i)
-          for (int64_t d = 0; d < D; ++d) out_head[i * D + d] = static_cast<T>(out[i * dp + d]);
-      }
+      Workspace workspace(element_of<T>(), Q, K, D);
+      for (int64_t unit = begin; unit < end; ++unit)
+        workspace.forward(q_all + unit * Q * D, k_all + unit * K * D, v_all + unit * K * D,
+                          mask_all + unit / dims.heads * K, out_all + unit * Q * D,
+                          lse_all + unit * Q);
     });
   }
 };
@@ -191,35 +142,12 @@ class AttentionGradOp : public OpKernel {
     const int64_t Q = dims.queries, K = dims.keys, D = dims.depth;
 
     parallel_heads(context, dims, [&](int64_t begin, int64_t end) {
-      Head head(K, D);
-      const int64_t dp = head.dp, kp = head.kp;
-      std::vector<float> queries(Q * dp), d_out(Q * dp), out(Q * dp), delta(Q), d_queries(Q * dp);
-      std::vector<float> probabilities(kScratchRows * kp), d_scores(kScratchRows * kp), d_keys(kp * dp), d_values(kp * dp);
-      for (int64_t unit = begin; unit < end; ++unit) {
-        head.load(k_all + unit * K * D, v_all + unit * K * D, mask_all + unit / dims.heads * K,
-                  true);
-        load_rows(q_all + unit * Q * D, Q, D, dp, queries.data());
-        load_rows(dout_all + unit * Q * D, Q, D, dp, d_out.data());
-        load_rows(out_all + unit * Q * D, Q, D, dp, out.data());
-        // rowsum(dP ∘ P) = rowsum(dO ∘ O), as FlashAttention computes it.
-        for (int64_t i = 0; i < Q; ++i) delta[i] = dot(d_out.data() + i * dp, out.data() + i * dp, dp);
-        std::fill(d_keys.begin(), d_keys.end(), 0.0f);
-        std::fill(d_values.begin(), d_values.end(), 0.0f);
-        const float* lse = lse_all + unit * Q;
-        attention_backward_head(head.view(), queries.data(), d_out.data(), delta.data(), lse, Q,
-                                probabilities.data(), d_scores.data(), d_queries.data(),
-                                d_keys.data(), d_values.data());
-        T* dq = dq_all + unit * Q * D;
-        for (int64_t i = 0; i < Q; ++i)
-          for (int64_t d = 0; d < D; ++d) dq[i * D + d] = static_cast<T>(d_queries[i * dp + d]);
-        T* dk = dk_all + unit * K * D;
-        T* dv = dv_all + unit * K * D;
-        for (int64_t j = 0; j < K; ++j)
-          for (int64_t d = 0; d < D; ++d) {
-            dk[j * D + d] = static_cast<T>(d_keys[j * dp + d]);
-            dv[j * D + d] = static_cast<T>(d_values[j * dp + d]);
-          }
-      }
+      Workspace workspace(element_of<T>(), Q, K, D);
+      for (int64_t unit = begin; unit < end; ++unit)
+        workspace.backward(q_all + unit * Q * D, k_all + unit * K * D, v_all + unit * K * D,
+                           mask_all + unit / dims.heads * K, out_all + unit * Q * D,
+                           lse_all + unit * Q, dout_all + unit * Q * D, dq_all + unit * Q * D,
+                           dk_all + unit * K * D, dv_all + unit * K * D);
     });
   }
 };

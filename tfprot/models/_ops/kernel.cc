@@ -1,5 +1,4 @@
-// See kernel.h. All arithmetic is float32; the polynomial exp is Cephes' expf (relative error
-// below 2e-7), written so that it vectorises.
+// See kernel.h. All arithmetic is float32 whatever the inputs' type.
 #include "kernel.h"
 
 #include <algorithm>
@@ -13,6 +12,15 @@
 
 namespace tfprot {
 namespace {
+
+// One head's padded float32 keys and values (see Workspace).
+struct HeadView {
+  int64_t depth, kp, dp;
+  const float *kt, *vt, *kr, *vr, *mask;
+};
+
+// Scratch rows of scores per block (the most rows a block takes).
+constexpr int64_t kRowsMax = 8;
 
 // exp(x) for x <= 0 (scores minus their row's maximum), 0 below -87 (float32's smallest normal).
 inline float exp_nonpositive(float x) {
@@ -78,25 +86,22 @@ inline void axpy(float factor, const float* row, int64_t count, float* out) {
 
 #ifdef __AVX512F__
 
+// exp(x) for x <= 0 (scores minus their row's maximum) as 2^n · 2^f, f in [-1/2, 1/2]: a
+// degree-6 Taylor polynomial for 2^f (relative error below 2e-7) and scalef for 2^n, which gives
+// 0 for very negative n. x below -1e30 (-inf included) counts as -1e30.
 inline __m512 exp512_nonpositive(__m512 x) {
-  const __m512 clamped = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(
-      _mm512_fmadd_ps(clamped, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
-      _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), clamped);
-  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-  const __m512i bits = _mm512_slli_epi32(
-      _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-  const __m512 result = _mm512_mul_ps(y, _mm512_castsi512_ps(bits));
-  const __mmask16 under = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-  return _mm512_mask_mov_ps(result, under, _mm512_setzero_ps());
+  const __m512 t = _mm512_mul_ps(_mm512_max_ps(x, _mm512_set1_ps(-1e30f)),
+                                 _mm512_set1_ps(1.44269504088896341f));
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.6931471805599453f));
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
 }
 
 // out[r, j] = bias[j] + sum_d rows[r, d] · columns[d, j] for R rows (stride dp), j < kp.
@@ -227,7 +232,7 @@ inline float exp_in_place(float* v, int64_t n, float shift) {
 
 // Forward pass of R query rows of one head: out [R, dp] (normalised), lse [R].
 template <int R, int DC>
-inline void forward_rows(const HeadBuffers& head, const float* queries, float* scores, float* out,
+inline void forward_rows(const HeadView& head, const float* queries, float* scores, float* out,
                          float* lse) {
   const int64_t kp = head.kp;
   row_products<R>(queries, head.dp, head.kt, head.depth, kp, head.mask, scores);
@@ -246,7 +251,7 @@ inline void forward_rows(const HeadBuffers& head, const float* queries, float* s
 // Backward pass of R query rows of one head: d_queries [R, dp]; accumulates d_keys, d_values
 // ([kp, dp] rows).
 template <int R, int DC>
-inline void backward_rows(const HeadBuffers& head, const float* queries, const float* d_out,
+inline void backward_rows(const HeadView& head, const float* queries, const float* d_out,
                           const float* delta, const float* lse, float* probabilities,
                           float* d_scores, float* d_queries, float* d_keys, float* d_values) {
   const int64_t kp = head.kp;
@@ -270,7 +275,7 @@ template <int DC>
 constexpr int kRows = DC == 1 ? 8 : 4;
 
 template <int DC>
-void forward_head(const HeadBuffers& head, const float* queries, int64_t count, float* scores,
+void forward_head(const HeadView& head, const float* queries, int64_t count, float* scores,
                   float* out, float* lse) {
   const int64_t dp = head.dp;
   constexpr int R = kRows<DC>;
@@ -281,7 +286,7 @@ void forward_head(const HeadBuffers& head, const float* queries, int64_t count, 
 }
 
 template <int DC>
-void backward_head(const HeadBuffers& head, const float* queries, const float* d_out,
+void backward_head(const HeadView& head, const float* queries, const float* d_out,
                    const float* delta, const float* lse, int64_t count, float* probabilities,
                    float* d_scores, float* d_queries, float* d_keys, float* d_values) {
   const int64_t dp = head.dp;
@@ -309,7 +314,7 @@ bool dispatch_depth(int64_t dp, F&& call) {
 #endif  // __AVX512F__
 
 // Portable path (any CPU, any depth): one query row at a time, loops the compiler vectorises.
-void forward_row_portable(const HeadBuffers& head, const float* query, float* scores, float* out,
+void forward_row_portable(const HeadView& head, const float* query, float* scores, float* out,
                           float* lse) {
   const int64_t kp = head.kp, depth = head.depth;
   row_scores(query, head.kt, head.mask, depth, kp, scores);
@@ -320,9 +325,9 @@ void forward_row_portable(const HeadBuffers& head, const float* query, float* sc
   *lse = shift + std::log(total);
 }
 
-void backward_row_portable(const HeadBuffers& head, const float* query, const float* d_out, float delta,
-                           float lse, float* probabilities, float* d_scores, float* d_query,
-                           float* d_keys, float* d_values) {
+void backward_row_portable(const HeadView& head, const float* query, const float* d_out,
+                           float delta, float lse, float* probabilities, float* d_scores,
+                           float* d_query, float* d_keys, float* d_values) {
   const int64_t kp = head.kp, depth = head.depth, dp = head.dp;
   row_scores(query, head.kt, head.mask, depth, kp, probabilities);
   exp_shifted(probabilities, kp, lse);
@@ -337,41 +342,167 @@ void backward_row_portable(const HeadBuffers& head, const float* query, const fl
   }
 }
 
-}  // namespace
-
-void attention_forward_head(const HeadBuffers& head, const float* queries, int64_t count,
-                            float* scores, float* out, float* lse) {
-#ifdef __AVX512F__
-  if (dispatch_depth(head.dp, [&](auto dc) {
-        forward_head<decltype(dc)::value>(head, queries, count, scores, out, lse);
-      }))
+// Storage types: float, or bfloat16 as its 16 bits.
+inline float to_float(float x) { return x; }
+inline float to_float(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float x;
+  std::memcpy(&x, &wide, sizeof(x));
+  return x;
+}
+inline void store(float x, float* out) { *out = x; }
+inline void store(float x, uint16_t* out) {  // round to nearest even, as Eigen's bfloat16 does
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof(bits));
+  if ((bits & 0x7fffffffu) > 0x7f800000u) {
+    *out = static_cast<uint16_t>((bits >> 16) | 0x40u);  // NaN stays NaN
     return;
-#endif
-  for (int64_t i = 0; i < count; ++i)
-    forward_row_portable(head, queries + i * head.dp, scores, out + i * head.dp, lse + i);
+  }
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  *out = static_cast<uint16_t>(bits >> 16);
 }
 
-void attention_backward_head(const HeadBuffers& head, const float* queries, const float* d_out,
-                             const float* delta, const float* lse, int64_t count,
-                             float* probabilities, float* d_scores, float* d_queries,
-                             float* d_keys, float* d_values) {
-#ifdef __AVX512F__
-  if (dispatch_depth(head.dp, [&](auto dc) {
-        backward_head<decltype(dc)::value>(head, queries, d_out, delta, lse, count, probabilities,
-                                           d_scores, d_queries, d_keys, d_values);
-      }))
-    return;
-#endif
-  const int64_t dp = head.dp;
+inline int64_t round_up(int64_t n, int64_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+template <typename S>
+void store_rows(const float* rows, int64_t count, int64_t depth, int64_t stride, S* out) {
   for (int64_t i = 0; i < count; ++i)
-    backward_row_portable(head, queries + i * dp, d_out + i * dp, delta[i], lse[i], probabilities,
-                          d_scores, d_queries + i * dp, d_keys, d_values);
+    for (int64_t d = 0; d < depth; ++d) store(rows[i * stride + d], out + i * depth + d);
+}
+
+}  // namespace
+
+Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t depth)
+    : element_(element),
+      queries_(queries),
+      keys_(keys),
+      depth_(depth),
+      kp_(round_up(keys, 16)),
+      dp_(round_up(depth, 16)),
+      kt_(depth * kp_, 0.0f),
+      kr_(kp_ * dp_, 0.0f),
+      vr_(kp_ * dp_, 0.0f),
+      mask_(kp_, -INFINITY),
+      rows_(queries * dp_, 0.0f),
+      out_(queries * dp_, 0.0f),
+      scores_(kRowsMax * kp_, 0.0f) {}
+
+template <typename S>
+void Workspace::load_keys_values(const S* key, const S* value, const float* mask, bool backward) {
+  const int64_t kp = kp_, dp = dp_, depth = depth_;
+  for (int64_t j = 0; j < keys_; ++j)
+    for (int64_t d = 0; d < depth; ++d) {
+      const float k = to_float(key[j * depth + d]);
+      const float v = to_float(value[j * depth + d]);
+      kt_[d * kp + j] = k;
+      kr_[j * dp + d] = k;
+      vr_[j * dp + d] = v;
+      if (backward) vt_[d * kp + j] = v;
+    }
+  std::memcpy(mask_.data(), mask, keys_ * sizeof(float));
+}
+
+// Rows ([queries, depth]) in float32, padded to dp.
+template <typename S>
+void Workspace::load_rows(const S* in, std::vector<float>& rows) {
+  const int64_t dp = dp_, depth = depth_;
+  for (int64_t i = 0; i < queries_; ++i)
+    for (int64_t d = 0; d < depth; ++d) rows[i * dp + d] = to_float(in[i * depth + d]);
+}
+
+template <typename S>
+void Workspace::forward_typed(const S* query, const S* key, const S* value, const float* mask,
+                              S* out, float* lse) {
+  load_keys_values(key, value, mask, false);
+  load_rows(query, rows_);
+  const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, kr_.data(), vr_.data(), mask_.data()};
+  bool done = false;
+#ifdef __AVX512F__
+  done = dispatch_depth(dp_, [&](auto dc) {
+    forward_head<decltype(dc)::value>(head, rows_.data(), queries_, scores_.data(), out_.data(),
+                                      lse);
+  });
+#endif
+  if (!done)
+    for (int64_t i = 0; i < queries_; ++i)
+      forward_row_portable(head, rows_.data() + i * dp_, scores_.data(), out_.data() + i * dp_,
+                           lse + i);
+  store_rows(out_.data(), queries_, depth_, dp_, out);
+}
+
+template <typename S>
+void Workspace::backward_typed(const S* query, const S* key, const S* value, const float* mask,
+                               const S* out, const float* lse, const S* d_out, S* d_query,
+                               S* d_key, S* d_value) {
+  if (vt_.empty()) {  // first backward pass with this workspace
+    vt_.assign(depth_ * kp_, 0.0f);
+    d_out_.assign(queries_ * dp_, 0.0f);
+    delta_.assign(queries_, 0.0f);
+    d_rows_.assign(queries_ * dp_, 0.0f);
+    d_scores_.assign(kRowsMax * kp_, 0.0f);
+    d_keys_.assign(kp_ * dp_, 0.0f);
+    d_values_.assign(kp_ * dp_, 0.0f);
+  }
+  load_keys_values(key, value, mask, true);
+  load_rows(query, rows_);
+  load_rows(d_out, d_out_);
+  load_rows(out, out_);
+  // rowsum(dP ∘ P) = rowsum(dO ∘ O), as FlashAttention computes it.
+  for (int64_t i = 0; i < queries_; ++i)
+    delta_[i] = dot(d_out_.data() + i * dp_, out_.data() + i * dp_, dp_);
+  std::fill(d_keys_.begin(), d_keys_.end(), 0.0f);
+  std::fill(d_values_.begin(), d_values_.end(), 0.0f);
+  const HeadView head{depth_, kp_, dp_, kt_.data(), vt_.data(), kr_.data(), vr_.data(),
+                      mask_.data()};
+  bool done = false;
+#ifdef __AVX512F__
+  done = dispatch_depth(dp_, [&](auto dc) {
+    backward_head<decltype(dc)::value>(head, rows_.data(), d_out_.data(), delta_.data(), lse,
+                                       queries_, scores_.data(), d_scores_.data(), d_rows_.data(),
+                                       d_keys_.data(), d_values_.data());
+  });
+#endif
+  if (!done)
+    for (int64_t i = 0; i < queries_; ++i)
+      backward_row_portable(head, rows_.data() + i * dp_, d_out_.data() + i * dp_, delta_[i],
+                            lse[i], scores_.data(), d_scores_.data(), d_rows_.data() + i * dp_,
+                            d_keys_.data(), d_values_.data());
+  store_rows(d_rows_.data(), queries_, depth_, dp_, d_query);
+  store_rows(d_keys_.data(), keys_, depth_, dp_, d_key);
+  store_rows(d_values_.data(), keys_, depth_, dp_, d_value);
+}
+
+void Workspace::forward(const void* query, const void* key, const void* value, const float* mask,
+                        void* out, float* lse) {
+  if (element_ == Element::kFloat32)
+    forward_typed(static_cast<const float*>(query), static_cast<const float*>(key),
+                  static_cast<const float*>(value), mask, static_cast<float*>(out), lse);
+  else
+    forward_typed(static_cast<const uint16_t*>(query), static_cast<const uint16_t*>(key),
+                  static_cast<const uint16_t*>(value), mask, static_cast<uint16_t*>(out), lse);
+}
+
+void Workspace::backward(const void* query, const void* key, const void* value, const float* mask,
+                         const void* out, const float* lse, const void* d_out, void* d_query,
+                         void* d_key, void* d_value) {
+  if (element_ == Element::kFloat32)
+    backward_typed(static_cast<const float*>(query), static_cast<const float*>(key),
+                   static_cast<const float*>(value), mask, static_cast<const float*>(out), lse,
+                   static_cast<const float*>(d_out), static_cast<float*>(d_query),
+                   static_cast<float*>(d_key), static_cast<float*>(d_value));
+  else
+    backward_typed(static_cast<const uint16_t*>(query), static_cast<const uint16_t*>(key),
+                   static_cast<const uint16_t*>(value), mask, static_cast<const uint16_t*>(out),
+                   lse, static_cast<const uint16_t*>(d_out), static_cast<uint16_t*>(d_query),
+                   static_cast<uint16_t*>(d_key), static_cast<uint16_t*>(d_value));
 }
 
 }  // namespace tfprot
 
 extern "C" const char* tfprot_attention_kernel_isa() {
-#ifdef __AVX512F__
+#if defined(__AVX512F__)
   return "avx512";
 #else
   return "portable";

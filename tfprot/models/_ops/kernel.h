@@ -1,45 +1,62 @@
-// The arithmetic of tfprot's fused CPU attention, on float32 buffers of one (batch, head) pair;
-// attention_op.cc converts TensorFlow's tensors to and from these buffers. Compiled on its own with
-// -march=native (TensorFlow's headers are not, see fused_attention.py), and vectorised with AVX-512
-// where the CPU has it, otherwise portable loops.
+// The arithmetic of tfprot's fused CPU attention for one (batch, head) pair at a time, on raw
+// float32 or bfloat16 buffers; attention_op.cc is TensorFlow's side (tensors, threads). Compiled
+// on its own with -march=native (TensorFlow's headers are not, see fused_attention.py):
+// AVX-512 where the CPU has it, otherwise portable loops.
 #ifndef TFPROT_MODELS_OPS_KERNEL_H_
 #define TFPROT_MODELS_OPS_KERNEL_H_
 
 #include <cstdint>
+#include <vector>
 
 namespace tfprot {
 
-// One head's keys and values in float32, padded: keys to `kp` (a multiple of 16: padded keys have
-// mask -inf and zero keys and values) and the depth to `dp` (a multiple of 16, zeros).
-struct HeadBuffers {
-  int64_t keys, depth, kp, dp;
-  const float* kt;    // [depth, kp]: keys transposed
-  const float* vt;    // [depth, kp]: values transposed (backward pass only)
-  const float* kr;    // [kp, dp]: keys as rows
-  const float* vr;    // [kp, dp]: values as rows
-  const float* mask;  // [kp]: added to every query's scores
+enum class Element { kFloat32, kBfloat16 };  // bfloat16: the raw 16-bit patterns
+
+// Scratch for one thread, reused head after head (same shape). Keys and values are held in
+// float32, padded: keys to `kp` (a multiple of 16; padded keys score -inf, their keys and values
+// are 0) and the depth to `dp` (a multiple of 16, zeros).
+class Workspace {
+ public:
+  Workspace(Element element, int64_t queries, int64_t keys, int64_t depth);
+
+  // out = softmax(query·keyᵀ + mask)·value ([queries, depth], the inputs' type); lse [queries]:
+  // each row's log-sum-exp (float32). mask: [keys] float32, added to every row's scores.
+  void forward(const void* query, const void* key, const void* value, const float* mask,
+               void* out, float* lse);
+
+  // The gradient for query, key and value, given the forward pass's out and lse and the output's
+  // gradient d_out (all [rows, depth] in the inputs' type).
+  void backward(const void* query, const void* key, const void* value, const float* mask,
+                const void* out, const float* lse, const void* d_out, void* d_query, void* d_key,
+                void* d_value);
+
+ private:
+  template <typename S>
+  void load_keys_values(const S* key, const S* value, const float* mask, bool backward);
+  template <typename S>
+  void load_rows(const S* in, std::vector<float>& rows);
+  template <typename S>
+  void forward_typed(const S* query, const S* key, const S* value, const float* mask, S* out,
+                     float* lse);
+  template <typename S>
+  void backward_typed(const S* query, const S* key, const S* value, const float* mask,
+                      const S* out, const float* lse, const S* d_out, S* d_query, S* d_key,
+                      S* d_value);
+
+  Element element_;
+  int64_t queries_, keys_, depth_, kp_, dp_;
+  std::vector<float> kt_, vt_;  // [depth, kp]: keys and values transposed
+  std::vector<float> kr_, vr_;  // [kp, dp]: keys and values as rows
+  std::vector<float> mask_;     // [kp]
+  std::vector<float> rows_, d_out_, out_, delta_, d_rows_;  // [queries, dp] / [queries]
+  std::vector<float> scores_, d_scores_;                    // [rows per block, kp]
+  std::vector<float> d_keys_, d_values_;                    // [kp, dp]
 };
-
-// Rows of scratch (each `kp` floats) the kernels below need in `scores`, `probabilities`,
-// `d_scores`.
-constexpr int64_t kScratchRows = 8;
-
-// out[i] = softmax(queries[i]·keysᵀ + mask)·values, lse[i] its log-sum-exp, for `count` query rows
-// (queries and out: [count, dp]).
-void attention_forward_head(const HeadBuffers& head, const float* queries, int64_t count,
-                            float* scores, float* out, float* lse);
-
-// The gradient for `count` query rows: writes d_queries [count, dp], adds to d_keys and d_values
-// ([kp, dp]). delta[i] = rowsum(d_out[i] ∘ out[i]).
-void attention_backward_head(const HeadBuffers& head, const float* queries, const float* d_out,
-                             const float* delta, const float* lse, int64_t count,
-                             float* probabilities, float* d_scores, float* d_queries,
-                             float* d_keys, float* d_values);
 
 }  // namespace tfprot
 
-// "avx512" or "portable": the code path this build takes for depths up to 64 (read by
-// fused_attention.py through ctypes).
+// "avx512" or "portable": the code path this build takes for depths up to 64
+// (read by fused_attention.py through ctypes).
 extern "C" const char* tfprot_attention_kernel_isa();
 
 #endif  // TFPROT_MODELS_OPS_KERNEL_H_
