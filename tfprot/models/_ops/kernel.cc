@@ -9,6 +9,10 @@
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace tfprot {
 namespace {
@@ -372,7 +376,184 @@ void store_rows(const float* rows, int64_t count, int64_t depth, int64_t stride,
     for (int64_t d = 0; d < depth; ++d) store(rows[i * stride + d], out + i * depth + d);
 }
 
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#define TFPROT_AMX 1
+#endif
+
+#ifdef TFPROT_AMX
+// Linux hands AMX's tile registers to a process that asks (TensorFlow's oneDNN asks too).
+bool amx_permitted() {
+  static const bool permitted = [] {
+    constexpr long kRequestPermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+    constexpr long kTileData = 18;               // XFEATURE_XTILEDATA
+    return syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  }();
+  return permitted;
+}
+
+struct TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// All eight tiles 16 rows of 64 bytes: 16 × 16 float32, or 16 × 32 bfloat16 (pairs).
+void configure_tiles() {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.bytes_per_row[t] = 64;
+    config.rows[t] = 16;
+  }
+  _tile_loadconfig(&config);
+}
+#endif  // TFPROT_AMX
+
+
 }  // namespace
+
+#ifdef TFPROT_AMX
+// The forward pass of bfloat16 inputs on AMX tiles: scores = Q·Kᵀ and out = P·V as bfloat16 tile
+// products with float32 sums (P rounded to bfloat16 first, as TensorFlow's bfloat16 matmul
+// takes it), the softmax in float32 with AVX-512. 32 query rows at a time.
+struct AmxForward {
+  int64_t queries, keys, depth, lq, kp, dp, dn;
+  std::vector<uint16_t> q_rows;           // [lq, dp]: queries, zero-padded
+  std::vector<uint32_t> k_pairs;          // [dp / 2, kp]: keys as pairs along the depth
+  std::vector<uint32_t> v_pairs;          // [kp / 2, dn]: values as pairs along the keys
+  std::vector<uint16_t> probabilities;    // [32, kp]
+  std::vector<float> scores, mask, sums;  // [32, kp], [kp], [64, dn]
+
+  AmxForward(int64_t queries, int64_t keys, int64_t depth)
+      : queries(queries), keys(keys), depth(depth), lq(round_up(queries, 16)),
+        kp(round_up(keys, 32)), dp(round_up(depth, 32)), dn(round_up(depth, 16)),
+        q_rows(lq * dp, 0), k_pairs(dp / 2 * kp, 0u), v_pairs(kp / 2 * dn, 0u),
+        probabilities(32 * kp, 0), scores(32 * kp, 0.0f), mask(kp, -1e30f), sums(64 * dn, 0.0f) {}
+
+  void load(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m) {
+    for (int64_t i = 0; i < queries; ++i)
+      std::memcpy(q_rows.data() + i * dp, query + i * depth, depth * sizeof(uint16_t));
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t p = 0; p < (depth + 1) / 2; ++p) {
+        const uint32_t low = key[j * depth + 2 * p];
+        const uint32_t high = 2 * p + 1 < depth ? key[j * depth + 2 * p + 1] : 0u;
+        k_pairs[p * kp + j] = low | (high << 16);
+      }
+    const __mmask16 columns = static_cast<__mmask16>((1u << std::min<int64_t>(depth, 16)) - 1);
+    for (int64_t j = 0; j < keys; j += 2)
+      for (int64_t d = 0; d < depth; d += 16) {
+        const __mmask16 take = depth - d >= 16 ? static_cast<__mmask16>(0xffff) : columns;
+        const __m512i low = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, value + j * depth + d));
+        const __m512i high = j + 1 < keys
+            ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, value + (j + 1) * depth + d))
+            : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(v_pairs.data() + (j / 2) * dn + d, take,
+                                 _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
+      }
+    std::memcpy(mask.data(), m, keys * sizeof(float));
+  }
+
+  void run(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m,
+           uint16_t* out, float* lse) {
+    load(query, key, value, m);
+    configure_tiles();
+    for (int64_t ib = 0; ib < lq; ib += 32) {
+      const bool two = ib + 16 < lq;  // a second block of 16 rows
+      // scores: accumulators 0, 1 (rows 0-15, keys jb, jb+16) and 2, 3 (rows 16-31).
+      for (int64_t jb = 0; jb < kp; jb += 32) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t ks = 0; ks < dp; ks += 32) {
+          _tile_loadd(4, q_rows.data() + ib * dp + ks, dp * 2);
+          _tile_loadd(6, k_pairs.data() + (ks / 2) * kp + jb, kp * 4);
+          _tile_loadd(7, k_pairs.data() + (ks / 2) * kp + jb + 16, kp * 4);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          if (two) {
+            _tile_loadd(5, q_rows.data() + (ib + 16) * dp + ks, dp * 2);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        _tile_stored(0, scores.data() + jb, kp * 4);
+        _tile_stored(1, scores.data() + jb + 16, kp * 4);
+        if (two) {
+          _tile_stored(2, scores.data() + 16 * kp + jb, kp * 4);
+          _tile_stored(3, scores.data() + 16 * kp + jb + 16, kp * 4);
+        }
+      }
+      const int64_t rows = two ? 32 : 16;
+      float inverse[32];
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = scores.data() + r * kp;
+        __m512 best = _mm512_set1_ps(-INFINITY);
+        for (int64_t j = 0; j < kp; j += 16)
+          best = _mm512_max_ps(best, _mm512_add_ps(_mm512_loadu_ps(row + j), _mm512_loadu_ps(mask.data() + j)));
+        const float shift = _mm512_reduce_max_ps(best);
+        const __m512 s = _mm512_set1_ps(shift);
+        __m512 total = _mm512_setzero_ps();
+        for (int64_t j = 0; j < kp; j += 16) {
+          const __m512 x = _mm512_add_ps(_mm512_loadu_ps(row + j), _mm512_loadu_ps(mask.data() + j));
+          const __m512 e = exp512_nonpositive(_mm512_sub_ps(x, s));
+          total = _mm512_add_ps(total, e);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(probabilities.data() + r * kp + j),
+                              (__m256i)_mm512_cvtneps_pbh(e));
+        }
+        const float sum = _mm512_reduce_add_ps(total);
+        inverse[r] = 1.0f / sum;
+        if (ib + r < queries) lse[ib + r] = shift + std::log(sum);
+      }
+      // out: accumulators 0, 2 (rows 0-15, 16-31) for even steps of 32 keys, 1, 3 for odd.
+      for (int64_t db = 0; db < dn; db += 16) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t ks = 0; ks < kp; ks += 64) {
+          _tile_loadd(6, v_pairs.data() + (ks / 2) * dn + db, dn * 4);
+          _tile_loadd(4, probabilities.data() + ks, kp * 2);
+          _tile_dpbf16ps(0, 4, 6);
+          if (two) {
+            _tile_loadd(5, probabilities.data() + 16 * kp + ks, kp * 2);
+            _tile_dpbf16ps(2, 5, 6);
+          }
+          if (ks + 32 < kp) {
+            _tile_loadd(7, v_pairs.data() + (ks / 2 + 16) * dn + db, dn * 4);
+            _tile_loadd(4, probabilities.data() + ks + 32, kp * 2);
+            _tile_dpbf16ps(1, 4, 7);
+            if (two) {
+              _tile_loadd(5, probabilities.data() + 16 * kp + ks + 32, kp * 2);
+              _tile_dpbf16ps(3, 5, 7);
+            }
+          }
+        }
+        _tile_stored(0, sums.data() + db, dn * 4);
+        _tile_stored(1, sums.data() + 32 * dn + db, dn * 4);
+        if (two) {
+          _tile_stored(2, sums.data() + 16 * dn + db, dn * 4);
+          _tile_stored(3, sums.data() + 48 * dn + db, dn * 4);
+        }
+      }
+      for (int64_t r = 0; r < rows && ib + r < queries; ++r) {
+        const __m512 scale = _mm512_set1_ps(inverse[r]);
+        for (int64_t d = 0; d < depth; d += 16) {
+          const __m512 even = _mm512_loadu_ps(sums.data() + r * dn + d);
+          const __m512 odd = _mm512_loadu_ps(sums.data() + (32 + r) * dn + d);
+          const __m256i packed = (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_add_ps(even, odd), scale));
+          const __mmask16 take = depth - d >= 16 ? static_cast<__mmask16>(0xffff) : columns_of(depth - d);
+          _mm256_mask_storeu_epi16(out + (ib + r) * depth + d, take, packed);
+        }
+      }
+    }
+    _tile_release();
+  }
+
+  static __mmask16 columns_of(int64_t count) { return static_cast<__mmask16>((1u << count) - 1); }
+};
+#endif  // TFPROT_AMX
 
 Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t depth)
     : element_(element),
@@ -387,7 +568,14 @@ Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t dep
       mask_(kp_, -INFINITY),
       rows_(queries * dp_, 0.0f),
       out_(queries * dp_, 0.0f),
-      scores_(kRowsMax * kp_, 0.0f) {}
+      scores_(kRowsMax * kp_, 0.0f) {
+#ifdef TFPROT_AMX
+  if (element == Element::kBfloat16 && depth <= 64 && amx_permitted())
+    amx_ = std::make_unique<AmxForward>(queries, keys, depth);
+#endif
+}
+
+Workspace::~Workspace() = default;
 
 template <typename S>
 void Workspace::load_keys_values(const S* key, const S* value, const float* mask, bool backward) {
@@ -415,6 +603,14 @@ void Workspace::load_rows(const S* in, std::vector<float>& rows) {
 template <typename S>
 void Workspace::forward_typed(const S* query, const S* key, const S* value, const float* mask,
                               S* out, float* lse) {
+#ifdef TFPROT_AMX
+  if constexpr (std::is_same_v<S, uint16_t>) {
+    if (amx_) {
+      amx_->run(query, key, value, mask, out, lse);
+      return;
+    }
+  }
+#endif
   load_keys_values(key, value, mask, false);
   load_rows(query, rows_);
   const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, kr_.data(), vr_.data(), mask_.data()};
@@ -502,7 +698,9 @@ void Workspace::backward(const void* query, const void* key, const void* value, 
 }  // namespace tfprot
 
 extern "C" const char* tfprot_attention_kernel_isa() {
-#if defined(__AVX512F__)
+#if defined(TFPROT_AMX)
+  return tfprot::amx_permitted() ? "avx512, amx-bf16 forward" : "avx512, amx not permitted";
+#elif defined(__AVX512F__)
   return "avx512";
 #else
   return "portable";

@@ -6,11 +6,14 @@
 #define TFPROT_MODELS_OPS_KERNEL_H_
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace tfprot {
 
 enum class Element { kFloat32, kBfloat16 };  // bfloat16: the raw 16-bit patterns
+
+struct AmxForward;  // kernel.cc: the forward pass on AMX tiles (bfloat16)
 
 // Scratch for one thread, reused head after head (same shape). Keys and values are held in
 // float32, padded: keys to `kp` (a multiple of 16; padded keys score -inf, their keys and values
@@ -18,6 +21,7 @@ enum class Element { kFloat32, kBfloat16 };  // bfloat16: the raw 16-bit pattern
 class Workspace {
  public:
   Workspace(Element element, int64_t queries, int64_t keys, int64_t depth);
+  ~Workspace();
 
   // out = softmax(query·keyᵀ + mask)·value ([queries, depth], the inputs' type); lse [queries]:
   // each row's log-sum-exp (float32). mask: [keys] float32, added to every row's scores.
@@ -51,6 +55,7 @@ class Workspace {
   std::vector<float> rows_, d_out_, out_, delta_, d_rows_;  // [queries, dp] / [queries]
   std::vector<float> scores_, d_scores_;                    // [rows per block, kp]
   std::vector<float> d_keys_, d_values_;                    // [kp, dp]
+  std::unique_ptr<AmxForward> amx_;  // bfloat16 forward passes, where the CPU has AMX
 };
 
 }  // namespace tfprot
