@@ -138,11 +138,11 @@ def test_the_op_is_in_the_graph_only_where_it_can_run():
 
 
 def test_the_op_is_used_for_the_head_sizes_where_it_is_faster():
-    def uses_op(depth, training):
-        q = k = v = tf.zeros([1, 2, 8, depth])
+    def uses_op(depth, training, dtype=tf.float32):
+        q = k = v = tf.zeros([1, 2, 8, depth], dtype)
         function = tf.function(
             lambda q, k, v: fused_attention.attention(
-                q, k, v, tf.zeros([1, 1, 1, 8]), training=training
+                q, k, v, tf.zeros([1, 1, 1, 8], dtype), training=training
             )
         )
         graph = function.get_concrete_function(q, k, v).graph
@@ -152,6 +152,9 @@ def test_the_op_is_used_for_the_head_sizes_where_it_is_faster():
     assert uses_op(16, True) and uses_op(16, False)
     assert not uses_op(24, True) and uses_op(24, False)
     assert uses_op(64, False) and not uses_op(80, False)
+    # bfloat16 training on AMX: the gradient's products are tile products too
+    amx = fused_attention.status().amx
+    assert uses_op(64, True, tf.bfloat16) == amx and not uses_op(80, True, tf.bfloat16)
 
 
 def test_the_switch_turns_it_off(monkeypatch):

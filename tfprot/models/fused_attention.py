@@ -7,9 +7,10 @@ softmax, and as many again for the gradient), each a full pass through memory ov
 here (``_ops/attention_op.cc`` and ``_ops/kernel.cc``) processes one (batch, head) pair at a time
 with each query row's scores in a buffer that stays in the L1 cache, and its gradient recomputes
 the probabilities from each row's log-sum-exp (as FlashAttention does). Arithmetic is float32
-whatever the inputs' type (float32 or bfloat16) except the products of a bfloat16 forward pass on
-CPUs with AMX, which are bfloat16 tile products with float32 sums (the probabilities rounded to
-bfloat16 first, as TensorFlow's bfloat16 matmul takes them); AVX-512 where the CPU has it.
+whatever the inputs' type (float32 or bfloat16) except the products of bfloat16 inputs on CPUs
+with AMX, which are bfloat16 tile products with float32 sums (the probabilities and their
+gradient rounded to bfloat16 first, as TensorFlow's bfloat16 matmuls take them); AVX-512 where the
+CPU has it.
 
 The op is C++: it is compiled for this machine (``g++ -march=native``, TensorFlow's headers from
 ``tf.sysconfig``) on first use, once per source, TensorFlow version and CPU, into
@@ -50,6 +51,7 @@ import tensorflow as tf
 __all__ = [
     "MAX_DEPTH_INFERENCE",
     "MAX_DEPTH_TRAINING",
+    "MAX_DEPTH_TRAINING_AMX",
     "FusedAttentionStatus",
     "attention",
     "disabled",
@@ -77,11 +79,13 @@ class FusedAttentionStatus:
         available: the op is built and loaded.
         reason: what was found: the library's path and code path, or why not.
         library: the shared library's path, if built.
+        amx: its bfloat16 products run on AMX tiles.
     """
 
     available: bool
     reason: str
     library: Path | None = None
+    amx: bool = False
 
 
 def status() -> FusedAttentionStatus:
@@ -123,11 +127,16 @@ def disabled() -> Iterator[None]:
 
 
 MAX_DEPTH_TRAINING = 16
-"""The largest head size for which :func:`attention` uses the op when training. Side by side with
-TensorFlow's kernels (``python -m benchmarks.attention_cpu``, 8 × 20 heads × 320 tokens, 2-core
-Xeon with AMX, median of 9 rounds; TensorFlow time / op time), forward and gradient: head size 16
-1.50 (float32) / 1.35 (bfloat16); 24: 1.03 / 0.82; 32: 0.94 / 0.73; 64: 0.76 / 0.52. The op's
-float32 multiply-adds grow with the head size; TensorFlow's bfloat16 matmuls run on AMX."""
+"""The largest head size for which :func:`attention` uses the op when training, unless
+:data:`MAX_DEPTH_TRAINING_AMX` applies. Side by side with TensorFlow's kernels
+(``python -m benchmarks.attention_cpu``, 8 × 20 heads × 320 tokens, 2-core Xeon with AMX, median
+of 9 rounds; TensorFlow time / op time), forward and gradient with the op's float32
+multiply-adds: head size 16 1.50 (float32) / 1.35 (bfloat16); 24: 1.03 / 0.82; 32: 0.94 / 0.73;
+64: 0.76 / 0.52. They grow with the head size; TensorFlow's bfloat16 matmuls run on AMX."""
+
+MAX_DEPTH_TRAINING_AMX = 64
+"""The same for bfloat16 on a CPU with AMX, where the op's products are AMX tile products too:
+head size 16 1.82, 24: 1.55, 32: 1.44, 64: 1.14 (same readings)."""
 
 MAX_DEPTH_INFERENCE = 64
 """The largest head size for which :func:`attention` uses the op outside training (forward only,
@@ -140,8 +149,9 @@ def attention(
 ) -> tf.Tensor:
     """``softmax(query·keyᵀ + mask)·value`` with its gradient for query, key and value: the fused
     op where it is enabled (:func:`is_enabled`) and faster (head sizes up to
-    :data:`MAX_DEPTH_TRAINING`, or :data:`MAX_DEPTH_INFERENCE` when not ``training``),
-    TensorFlow's kernels otherwise. Either way the gradient exists.
+    :data:`MAX_DEPTH_TRAINING`, :data:`MAX_DEPTH_TRAINING_AMX` for bfloat16 on AMX, or
+    :data:`MAX_DEPTH_INFERENCE` when not ``training``), TensorFlow's kernels otherwise. Either way
+    the gradient exists.
 
     Args:
         query: ``[batch, heads, queries, depth]`` (float32 or bfloat16; already scaled).
@@ -150,7 +160,10 @@ def attention(
             mask) for the fused op; any broadcastable shape for TensorFlow's computation.
         training: whether a gradient will be taken (chooses the head-size limit).
     """
-    limit = MAX_DEPTH_INFERENCE if training is False else MAX_DEPTH_TRAINING
+    limit = MAX_DEPTH_INFERENCE
+    if training is not False:
+        amx = query.dtype == tf.bfloat16 and status().amx
+        limit = MAX_DEPTH_TRAINING_AMX if amx else MAX_DEPTH_TRAINING
     depth = query.shape[-1]
     if depth is not None and depth <= limit and _fusable(query, mask) and is_enabled():
         return fused(query, key, value, mask)
@@ -251,7 +264,7 @@ def _load() -> FusedAttentionStatus:
         logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", message)
         return FusedAttentionStatus(False, message)
     isa = _isa(library)
-    return FusedAttentionStatus(True, f"{library} ({isa} kernels)", library)
+    return FusedAttentionStatus(True, f"{library} ({isa} kernels)", library, "amx-bf16" in isa)
 
 
 class _BuildError(RuntimeError):

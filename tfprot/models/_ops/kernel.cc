@@ -555,6 +555,210 @@ struct AmxForward {
 };
 #endif  // TFPROT_AMX
 
+#ifdef TFPROT_AMX
+// The gradient of bfloat16 inputs on AMX tiles, 32 query rows at a time: scores and dP = dO·Vᵀ as
+// tile products over the depth, P and dS = P ∘ (dP − rowsum(dO ∘ O)) in float32 with AVX-512
+// (rounded to bfloat16 for the products that take them, as TensorFlow's bfloat16 matmuls do),
+// dQ = dS·K over the keys, and dKᵀ += Qᵀ·dS, dVᵀ += dOᵀ·P over the block's queries, accumulated
+// in float32 tiles across blocks.
+struct AmxBackward {
+  int64_t queries, keys, depth, lq, kp, dp, dn;
+  std::vector<uint16_t> q_rows, d_out_rows;   // [lq, dp]
+  std::vector<uint32_t> k_pairs, v_pairs;     // [dp / 2, kp]: pairs along the depth
+  std::vector<uint32_t> k_key_pairs;          // [kp / 2, dn]: keys as pairs along the keys
+  std::vector<uint16_t> q_columns, d_out_columns;  // [dn, lq]: transposed
+  std::vector<float> mask, lse, delta;        // [kp], [lq], [lq]
+  std::vector<float> scores, d_scores;        // [32, kp]
+  std::vector<uint16_t> d_score_rows;         // [32, kp]
+  std::vector<uint32_t> p_pairs, ds_pairs;    // [16, kp]: pairs along the queries
+  std::vector<float> d_query_sums;            // [64, dn]
+  std::vector<float> d_keys_t, d_values_t;    // [dn, kp]
+
+  AmxBackward(int64_t queries, int64_t keys, int64_t depth)
+      : queries(queries), keys(keys), depth(depth), lq(round_up(queries, 32)),
+        kp(round_up(keys, 32)), dp(round_up(depth, 32)), dn(round_up(depth, 16)),
+        q_rows(lq * dp, 0), d_out_rows(lq * dp, 0), k_pairs(dp / 2 * kp, 0u),
+        v_pairs(dp / 2 * kp, 0u), k_key_pairs(kp / 2 * dn, 0u), q_columns(dn * lq, 0),
+        d_out_columns(dn * lq, 0), mask(kp, -1e30f), lse(lq, 1e30f), delta(lq, 0.0f),
+        scores(32 * kp, 0.0f), d_scores(32 * kp, 0.0f), d_score_rows(32 * kp, 0),
+        p_pairs(16 * kp, 0u), ds_pairs(16 * kp, 0u), d_query_sums(64 * dn, 0.0f),
+        d_keys_t(dn * kp, 0.0f), d_values_t(dn * kp, 0.0f) {}
+
+  static __mmask16 first(int64_t count) {
+    return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
+  }
+
+  // [rows, depth] → pairs along the depth, [dp / 2, kp] (transposed).
+  void depth_pairs(const uint16_t* in, std::vector<uint32_t>& out) const {
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t p = 0; p < (depth + 1) / 2; ++p) {
+        const uint32_t low = in[j * depth + 2 * p];
+        const uint32_t high = 2 * p + 1 < depth ? in[j * depth + 2 * p + 1] : 0u;
+        out[p * kp + j] = low | (high << 16);
+      }
+  }
+
+  void load(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m,
+            const uint16_t* out, const float* l, const uint16_t* d_out) {
+    for (int64_t i = 0; i < queries; ++i) {
+      std::memcpy(q_rows.data() + i * dp, query + i * depth, depth * sizeof(uint16_t));
+      std::memcpy(d_out_rows.data() + i * dp, d_out + i * depth, depth * sizeof(uint16_t));
+      float total = 0.0f;  // rowsum(dO ∘ O), as FlashAttention computes it
+      for (int64_t d = 0; d < depth; ++d) {
+        q_columns[d * lq + i] = query[i * depth + d];
+        d_out_columns[d * lq + i] = d_out[i * depth + d];
+        total += to_float(d_out[i * depth + d]) * to_float(out[i * depth + d]);
+      }
+      delta[i] = total;
+      lse[i] = l[i];
+    }
+    depth_pairs(key, k_pairs);
+    depth_pairs(value, v_pairs);
+    for (int64_t j = 0; j < keys; j += 2)
+      for (int64_t d = 0; d < depth; d += 16) {
+        const __mmask16 take = first(depth - d);
+        const __m512i low = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, key + j * depth + d));
+        const __m512i high = j + 1 < keys
+            ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, key + (j + 1) * depth + d))
+            : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi32(k_key_pairs.data() + (j / 2) * dn + d, take,
+                                 _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
+      }
+    std::memcpy(mask.data(), m, keys * sizeof(float));
+    std::fill(d_keys_t.begin(), d_keys_t.end(), 0.0f);
+    std::fill(d_values_t.begin(), d_values_t.end(), 0.0f);
+  }
+
+  // out[32, kp] = rows[ib : ib + 32] · pairsᵀ over the depth (rows [lq, dp], pairs [dp / 2, kp]).
+  void products_over_depth(const uint16_t* rows, const uint32_t* pairs, int64_t ib,
+                           float* out) const {
+    for (int64_t jb = 0; jb < kp; jb += 32) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t ks = 0; ks < dp; ks += 32) {
+        _tile_loadd(4, rows + ib * dp + ks, dp * 2);
+        _tile_loadd(5, rows + (ib + 16) * dp + ks, dp * 2);
+        _tile_loadd(6, pairs + (ks / 2) * kp + jb, kp * 4);
+        _tile_loadd(7, pairs + (ks / 2) * kp + jb + 16, kp * 4);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      _tile_stored(0, out + jb, kp * 4);
+      _tile_stored(1, out + jb + 16, kp * 4);
+      _tile_stored(2, out + 16 * kp + jb, kp * 4);
+      _tile_stored(3, out + 16 * kp + jb + 16, kp * 4);
+    }
+  }
+
+  static __m512i interleave(__m512 even, __m512 odd) {  // bfloat16 pairs (even low, odd high)
+    const __m512i low = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(even));
+    const __m512i high = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(odd));
+    return _mm512_or_si512(low, _mm512_slli_epi32(high, 16));
+  }
+
+  void run(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m,
+           const uint16_t* out, const float* l, const uint16_t* d_out, uint16_t* d_query,
+           uint16_t* d_key, uint16_t* d_value) {
+    load(query, key, value, m, out, l, d_out);
+    configure_tiles();
+    for (int64_t ib = 0; ib < lq; ib += 32) {
+      products_over_depth(q_rows.data(), k_pairs.data(), ib, scores.data());
+      products_over_depth(d_out_rows.data(), v_pairs.data(), ib, d_scores.data());
+      // P and dS, two rows at a time (pairs along the queries for dKᵀ and dVᵀ).
+      for (int64_t r = 0; r < 32; r += 2) {
+        const __m512 lse0 = _mm512_set1_ps(lse[ib + r]), lse1 = _mm512_set1_ps(lse[ib + r + 1]);
+        const __m512 delta0 = _mm512_set1_ps(delta[ib + r]);
+        const __m512 delta1 = _mm512_set1_ps(delta[ib + r + 1]);
+        for (int64_t j = 0; j < kp; j += 16) {
+          const __m512 mk = _mm512_loadu_ps(mask.data() + j);
+          const __m512 p0 = exp512_nonpositive(
+              _mm512_sub_ps(_mm512_add_ps(_mm512_loadu_ps(scores.data() + r * kp + j), mk), lse0));
+          const __m512 p1 = exp512_nonpositive(_mm512_sub_ps(
+              _mm512_add_ps(_mm512_loadu_ps(scores.data() + (r + 1) * kp + j), mk), lse1));
+          const __m512 ds0 = _mm512_mul_ps(
+              p0, _mm512_sub_ps(_mm512_loadu_ps(d_scores.data() + r * kp + j), delta0));
+          const __m512 ds1 = _mm512_mul_ps(
+              p1, _mm512_sub_ps(_mm512_loadu_ps(d_scores.data() + (r + 1) * kp + j), delta1));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d_score_rows.data() + r * kp + j),
+                              (__m256i)_mm512_cvtneps_pbh(ds0));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(d_score_rows.data() + (r + 1) * kp + j),
+                              (__m256i)_mm512_cvtneps_pbh(ds1));
+          _mm512_storeu_si512(p_pairs.data() + (r / 2) * kp + j, interleave(p0, p1));
+          _mm512_storeu_si512(ds_pairs.data() + (r / 2) * kp + j, interleave(ds0, ds1));
+        }
+      }
+      // dQ = dS · K: accumulators 0, 2 (rows 0-15, 16-31) for even steps of 32 keys, 1, 3 odd.
+      for (int64_t db = 0; db < dn; db += 16) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t ks = 0; ks < kp; ks += 64) {
+          _tile_loadd(6, k_key_pairs.data() + (ks / 2) * dn + db, dn * 4);
+          _tile_loadd(4, d_score_rows.data() + ks, kp * 2);
+          _tile_loadd(5, d_score_rows.data() + 16 * kp + ks, kp * 2);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(2, 5, 6);
+          if (ks + 32 < kp) {
+            _tile_loadd(7, k_key_pairs.data() + (ks / 2 + 16) * dn + db, dn * 4);
+            _tile_loadd(4, d_score_rows.data() + ks + 32, kp * 2);
+            _tile_loadd(5, d_score_rows.data() + 16 * kp + ks + 32, kp * 2);
+            _tile_dpbf16ps(1, 4, 7);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        _tile_stored(0, d_query_sums.data() + db, dn * 4);
+        _tile_stored(2, d_query_sums.data() + 16 * dn + db, dn * 4);
+        _tile_stored(1, d_query_sums.data() + 32 * dn + db, dn * 4);
+        _tile_stored(3, d_query_sums.data() + 48 * dn + db, dn * 4);
+      }
+      for (int64_t r = 0; r < 32 && ib + r < queries; ++r)
+        for (int64_t d = 0; d < depth; d += 16) {
+          const __m512 total = _mm512_add_ps(_mm512_loadu_ps(d_query_sums.data() + r * dn + d),
+                                             _mm512_loadu_ps(d_query_sums.data() + (32 + r) * dn + d));
+          _mm256_mask_storeu_epi16(d_query + (ib + r) * depth + d, first(depth - d),
+                                   (__m256i)_mm512_cvtneps_pbh(total));
+        }
+      // dKᵀ += Qᵀ · dS and dVᵀ += dOᵀ · P over this block's 32 queries.
+      for (int64_t db = 0; db < dn; db += 16) {
+        _tile_loadd(4, q_columns.data() + db * lq + ib, lq * 2);
+        _tile_loadd(5, d_out_columns.data() + db * lq + ib, lq * 2);
+        for (int64_t jb = 0; jb < kp; jb += 32) {
+          float* keys_t = d_keys_t.data() + db * kp + jb;
+          float* values_t = d_values_t.data() + db * kp + jb;
+          _tile_loadd(0, keys_t, kp * 4);
+          _tile_loadd(1, keys_t + 16, kp * 4);
+          _tile_loadd(2, values_t, kp * 4);
+          _tile_loadd(3, values_t + 16, kp * 4);
+          _tile_loadd(6, ds_pairs.data() + jb, kp * 4);
+          _tile_loadd(7, ds_pairs.data() + jb + 16, kp * 4);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_loadd(6, p_pairs.data() + jb, kp * 4);
+          _tile_loadd(7, p_pairs.data() + jb + 16, kp * 4);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+          _tile_stored(0, keys_t, kp * 4);
+          _tile_stored(1, keys_t + 16, kp * 4);
+          _tile_stored(2, values_t, kp * 4);
+          _tile_stored(3, values_t + 16, kp * 4);
+        }
+      }
+    }
+    _tile_release();
+    for (int64_t j = 0; j < keys; ++j)
+      for (int64_t d = 0; d < depth; ++d) {
+        store(d_keys_t[d * kp + j], d_key + j * depth + d);
+        store(d_values_t[d * kp + j], d_value + j * depth + d);
+      }
+  }
+};
+#endif  // TFPROT_AMX
+
 Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t depth)
     : element_(element),
       queries_(queries),
@@ -632,6 +836,15 @@ template <typename S>
 void Workspace::backward_typed(const S* query, const S* key, const S* value, const float* mask,
                                const S* out, const float* lse, const S* d_out, S* d_query,
                                S* d_key, S* d_value) {
+#ifdef TFPROT_AMX
+  if constexpr (std::is_same_v<S, uint16_t>) {
+    if (amx_) {
+      if (!amx_backward_) amx_backward_ = std::make_unique<AmxBackward>(queries_, keys_, depth_);
+      amx_backward_->run(query, key, value, mask, out, lse, d_out, d_query, d_key, d_value);
+      return;
+    }
+  }
+#endif
   if (vt_.empty()) {  // first backward pass with this workspace
     vt_.assign(depth_ * kp_, 0.0f);
     d_out_.assign(queries_ * dp_, 0.0f);
@@ -699,7 +912,7 @@ void Workspace::backward(const void* query, const void* key, const void* value, 
 
 extern "C" const char* tfprot_attention_kernel_isa() {
 #if defined(TFPROT_AMX)
-  return tfprot::amx_permitted() ? "avx512, amx-bf16 forward" : "avx512, amx not permitted";
+  return tfprot::amx_permitted() ? "avx512, amx-bf16" : "avx512, amx not permitted";
 #elif defined(__AVX512F__)
   return "avx512";
 #else

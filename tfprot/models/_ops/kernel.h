@@ -13,7 +13,8 @@ namespace tfprot {
 
 enum class Element { kFloat32, kBfloat16 };  // bfloat16: the raw 16-bit patterns
 
-struct AmxForward;  // kernel.cc: the forward pass on AMX tiles (bfloat16)
+struct AmxForward;   // kernel.cc: the forward pass on AMX tiles (bfloat16)
+struct AmxBackward;  // kernel.cc: the gradient on AMX tiles (bfloat16)
 
 // Scratch for one thread, reused head after head (same shape). Keys and values are held in
 // float32, padded: keys to `kp` (a multiple of 16; padded keys score -inf, their keys and values
@@ -56,6 +57,7 @@ class Workspace {
   std::vector<float> scores_, d_scores_;                    // [rows per block, kp]
   std::vector<float> d_keys_, d_values_;                    // [kp, dp]
   std::unique_ptr<AmxForward> amx_;  // bfloat16 forward passes, where the CPU has AMX
+  std::unique_ptr<AmxBackward> amx_backward_;  // and their gradients
 };
 
 }  // namespace tfprot
