@@ -175,6 +175,12 @@ def test_a_failed_build_says_why_and_falls_back(monkeypatch, tmp_path):
     found = fused_attention._load()
     assert not found.available and "compiler is broken" in found.reason
     assert not list((tmp_path / "cache").rglob("*.so"))
+    monkeypatch.delenv("CXX")
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("TFPROT_CACHE_DIR", str(blocked))
+    found = fused_attention._load()
+    assert not found.available and "TFPROT_CACHE_DIR" in found.reason
 
 
 def dense(value) -> np.ndarray:

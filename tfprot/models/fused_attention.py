@@ -259,6 +259,12 @@ def _load() -> FusedAttentionStatus:
     except _BuildError as error:
         logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", error)
         return FusedAttentionStatus(False, str(error))
+    except OSError as error:  # the cache folder cannot be written
+        message = (
+            f"cannot build in {_cache_dir()} ({error}); set TFPROT_CACHE_DIR to a writable folder"
+        )
+        logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", message)
+        return FusedAttentionStatus(False, message)
     except tf.errors.OpError as error:
         message = f"the built library did not load: {error.message}"
         logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", message)
