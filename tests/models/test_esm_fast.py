@@ -211,8 +211,13 @@ def test_attention_gradient_equals_the_automatic_one_in_float64():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("path", ["op", "tensorflow"])
 @pytest.mark.parametrize("dtype", [tf.float64, tf.float32, tf.bfloat16])
-def test_gelu_and_its_derivative_are_exact_gelu(dtype):
+def test_gelu_and_its_derivative_are_exact_gelu(dtype, path):
+    """Both GELU paths (the CPU op, TensorFlow's ops) against TensorFlow's exact GELU in float64."""
+    if path == "op" and (dtype == tf.float64 or not fused_attention.status().available):
+        pytest.skip("the op takes float32 and bfloat16, where it is built")
+    gelu = esm_fast._gelu_op if path == "op" else esm_fast._gelu_tensorflow
     x = tf.cast(tf.constant(np.linspace(-8, 8, 1001)), dtype)
     x64 = tf.cast(x, tf.float64)  # the reference at the same (rounded) points
     with tf.GradientTape() as tape:
@@ -221,7 +226,7 @@ def test_gelu_and_its_derivative_are_exact_gelu(dtype):
     want_derivative = tape.gradient(want, x64)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        got = esm_fast._gelu(x)
+        got = gelu(x)
     derivative = tape.gradient(got, x)
     assert got.dtype == derivative.dtype == dtype
     # float32 arithmetic inside: float32 accuracy, then one rounding to the output type
@@ -229,6 +234,17 @@ def test_gelu_and_its_derivative_are_exact_gelu(dtype):
     for value, reference in ((got, want), (derivative, want_derivative)):
         error = np.abs(tf.cast(value, tf.float64).numpy() - reference.numpy())
         assert (error <= tolerance * np.maximum(1, np.abs(reference.numpy()))).all()
+
+
+def test_the_layer_uses_the_gelu_op_where_it_is_enabled():
+    model = build("encoder")
+    inputs = esm_inputs([30, 12])
+    graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
+    types = {op.type for op in graph.get_operations()}
+    assert ("TfprotGelu" in types) == fused_attention.is_enabled()
+    with fused_attention.disabled():
+        graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
+    assert "TfprotGelu" not in {op.type for op in graph.get_operations()}
 
 
 def test_mixed_bfloat16_is_as_accurate_as_transformers_layer():

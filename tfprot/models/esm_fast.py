@@ -14,8 +14,9 @@ model's function does not need:
   :mod:`tfprot.models.fused_attention` computes it as one op that keeps the scores in cache
   (elsewhere TensorFlow's kernels, with a gradient that uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)``
   as FlashAttention does, two passes over the scores fewer than the automatic derivative);
-- GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` computes in float32 (vectorised)
-  with a hand-written derivative;
+- GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` is one op each way on CPUs
+  (float32 arithmetic, one pass through memory), elsewhere float32 (vectorised) TensorFlow ops with
+  a hand-written derivative;
 - the feed-forward network on ``[batch, length, hidden]`` tensors through ``tensordot``, which
   hides ``MatMul + BiasAdd`` from oneDNN's fusion; here the matmuls see 2-D tensors;
 - for a sequence-level task (classification, regression), the last layer computes every token's
@@ -255,8 +256,26 @@ def _rotary_tables(rotary, length, dtype):
     return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
 
 
-@tf.custom_gradient
 def _gelu(x):
+    """ESM's exact GELU, ``x·Φ(x)``: on CPUs one op each way (``TfprotGelu`` and its gradient,
+    see :mod:`tfprot.models.fused_attention`), otherwise :func:`_gelu_tensorflow`."""
+    if x.dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled():
+        return _gelu_op(x)
+    return _gelu_tensorflow(x)
+
+
+@tf.custom_gradient
+def _gelu_op(x):
+    ops = fused_attention.custom_ops()
+
+    def gradient(dy):
+        return ops.tfprot_gelu_grad(x, dy)
+
+    return ops.tfprot_gelu(x), gradient
+
+
+@tf.custom_gradient
+def _gelu_tensorflow(x):
     """ESM's exact GELU, ``x·Φ(x)``, computed in float32 (or wider) whatever the input's type
     (bfloat16 element-wise kernels are scalar on CPUs; float32 ones are vectorised), with a
     hand-written derivative ``Φ(x) + x·φ(x)`` that recomputes from ``x`` rather than keeping

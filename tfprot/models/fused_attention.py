@@ -54,6 +54,7 @@ __all__ = [
     "MAX_DEPTH_TRAINING_AMX",
     "FusedAttentionStatus",
     "attention",
+    "custom_ops",
     "disabled",
     "fused",
     "is_enabled",
@@ -98,6 +99,18 @@ def status() -> FusedAttentionStatus:
         if "status" not in _LOADED:
             _LOADED["status"] = _load()
         return _LOADED["status"]  # type: ignore[return-value]
+
+
+def custom_ops():
+    """The loaded op library (``tfprot_attention``, ``tfprot_gelu``... and their gradients).
+
+    Raises:
+        RuntimeError: it is not available here (:func:`status` says why).
+    """
+    found = status()
+    if not found.available:
+        raise RuntimeError(f"tfprot's CPU ops are not available: {found.reason}")
+    return _LOADED["ops"]
 
 
 def is_enabled() -> bool:
@@ -177,9 +190,7 @@ def fused(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, mask: tf.Tensor) -
     Raises:
         RuntimeError: the op is not available here (:func:`status` says why).
     """
-    found = status()
-    if not found.available:
-        raise RuntimeError(f"tfprot's fused attention op is not available: {found.reason}")
+    custom_ops()
     batch, keys = tf.shape(key)[0], tf.shape(key)[2]
     return _fused(query, key, value, tf.reshape(tf.cast(mask, tf.float32), [batch, keys]))
 
@@ -346,7 +357,7 @@ def _build() -> Path:
                 ]
             )
             tensorflow_flags = tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()
-            sources = [str(SOURCES / "attention_op.cc"), str(kernel)]
+            sources = [*(str(p) for p in sorted(SOURCES.glob("*_op.cc"))), str(kernel)]
             _run(
                 [
                     compiler,

@@ -908,6 +908,119 @@ void Workspace::backward(const void* query, const void* key, const void* value, 
                    static_cast<uint16_t*>(d_key), static_cast<uint16_t*>(d_value));
 }
 
+// -- GELU --------------------------------------------------------------------------------------
+
+namespace {
+
+// Φ(x) (the normal CDF) and φ(x) (its density) from one exp: Φ(x) = erfc(-x/√2)/2 with
+// Abramowitz and Stegun's 7.1.26 for erfc(|z|) (absolute error below 1.5e-7, relative accuracy in
+// the tails), φ(x) = exp(-x²/2)/√(2π).
+inline void normal_cdf_density(float x, float& cdf, float& density) {
+  const float z = std::fabs(x) * 0.7071067811865476f;
+  const float t = 1.0f / (1.0f + 0.3275911f * z);
+  const float poly =
+      t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
+  const float gauss = std::exp(-0.5f * x * x);
+  const float tail = 0.5f * poly * gauss;  // Φ(-|x|)
+  cdf = x < 0.0f ? tail : 1.0f - tail;
+  density = gauss * 0.3989422804014327f;
+}
+
+#ifdef __AVX512F__
+inline void normal_cdf_density(__m512 x, __m512& cdf, __m512& density) {
+  const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.7071067811865476f));
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
+                                 _mm512_fmadd_ps(z, _mm512_set1_ps(0.3275911f), _mm512_set1_ps(1.0f)));
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  poly = _mm512_mul_ps(poly, t);
+  const __m512 gauss = exp512_nonpositive(_mm512_mul_ps(_mm512_mul_ps(x, x), _mm512_set1_ps(-0.5f)));
+  const __m512 tail = _mm512_mul_ps(_mm512_mul_ps(poly, gauss), _mm512_set1_ps(0.5f));
+  const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  cdf = _mm512_mask_mov_ps(_mm512_sub_ps(_mm512_set1_ps(1.0f), tail), negative, tail);
+  density = _mm512_mul_ps(gauss, _mm512_set1_ps(0.3989422804014327f));
+}
+
+inline __m512 load16(const float* in, __mmask16 take) { return _mm512_maskz_loadu_ps(take, in); }
+inline __m512 load16(const uint16_t* in, __mmask16 take) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, in)), 16));
+}
+inline void store16(__m512 x, float* out, __mmask16 take) { _mm512_mask_storeu_ps(out, take, x); }
+inline void store16(__m512 x, uint16_t* out, __mmask16 take) {  // round to nearest even
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
+  const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  const __m512i result = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x400000)));
+  _mm256_mask_storeu_epi16(out, take, _mm512_cvtepi32_epi16(_mm512_srli_epi32(result, 16)));
+}
+inline __mmask16 first16(int64_t count) {
+  return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
+}
+#endif  // __AVX512F__
+
+template <typename S>
+void gelu_forward_typed(const S* x, S* y, int64_t count) {
+  int64_t i = 0;
+#ifdef __AVX512F__
+  for (; i < count; i += 16) {
+    const __mmask16 take = first16(count - i);
+    const __m512 v = load16(x + i, take);
+    __m512 cdf, density;
+    normal_cdf_density(v, cdf, density);
+    store16(_mm512_mul_ps(v, cdf), y + i, take);
+  }
+#endif
+  for (; i < count; ++i) {
+    const float v = to_float(x[i]);
+    float cdf, density;
+    normal_cdf_density(v, cdf, density);
+    store(v * cdf, y + i);
+  }
+}
+
+template <typename S>
+void gelu_backward_typed(const S* x, const S* dy, S* dx, int64_t count) {
+  int64_t i = 0;
+#ifdef __AVX512F__
+  for (; i < count; i += 16) {
+    const __mmask16 take = first16(count - i);
+    const __m512 v = load16(x + i, take);
+    __m512 cdf, density;
+    normal_cdf_density(v, cdf, density);
+    store16(_mm512_mul_ps(load16(dy + i, take), _mm512_fmadd_ps(v, density, cdf)), dx + i, take);
+  }
+#endif
+  for (; i < count; ++i) {
+    const float v = to_float(x[i]);
+    float cdf, density;
+    normal_cdf_density(v, cdf, density);
+    store(to_float(dy[i]) * (cdf + v * density), dx + i);
+  }
+}
+
+}  // namespace
+
+void gelu_forward(Element element, const void* x, void* y, int64_t count) {
+  if (element == Element::kFloat32)
+    gelu_forward_typed(static_cast<const float*>(x), static_cast<float*>(y), count);
+  else
+    gelu_forward_typed(static_cast<const uint16_t*>(x), static_cast<uint16_t*>(y), count);
+}
+
+void gelu_backward(Element element, const void* x, const void* dy, void* dx, int64_t count) {
+  if (element == Element::kFloat32)
+    gelu_backward_typed(static_cast<const float*>(x), static_cast<const float*>(dy),
+                        static_cast<float*>(dx), count);
+  else
+    gelu_backward_typed(static_cast<const uint16_t*>(x), static_cast<const uint16_t*>(dy),
+                        static_cast<uint16_t*>(dx), count);
+}
+
 }  // namespace tfprot
 
 extern "C" const char* tfprot_attention_kernel_isa() {

@@ -60,6 +60,11 @@ class Workspace {
   std::unique_ptr<AmxBackward> amx_backward_;  // and their gradients
 };
 
+// ESM's exact GELU, y = x·Φ(x), and its gradient dx = dy·(Φ(x) + x·φ(x)), element-wise over
+// `count` values (float32 arithmetic; Φ to 1.5e-7).
+void gelu_forward(Element element, const void* x, void* y, int64_t count);
+void gelu_backward(Element element, const void* x, const void* dy, void* dx, int64_t count);
+
 }  // namespace tfprot
 
 // "avx512" or "portable": the code path this build takes for depths up to 64
