@@ -236,15 +236,52 @@ def test_gelu_and_its_derivative_are_exact_gelu(dtype, path):
         assert (error <= tolerance * np.maximum(1, np.abs(reference.numpy()))).all()
 
 
-def test_the_layer_uses_the_gelu_op_where_it_is_enabled():
+def test_the_layer_uses_the_gelu_and_layer_norm_ops_where_they_are_enabled():
     model = build("encoder")
     inputs = esm_inputs([30, 12])
     graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
     types = {op.type for op in graph.get_operations()}
     assert ("TfprotGelu" in types) == fused_attention.is_enabled()
+    assert ("TfprotLayerNorm" in types) == fused_attention.is_enabled()
     with fused_attention.disabled():
         graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
-    assert "TfprotGelu" not in {op.type for op in graph.get_operations()}
+    types = {op.type for op in graph.get_operations()}
+    assert "TfprotGelu" not in types and "TfprotLayerNorm" not in types
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_layer_norm_op_and_its_gradients_equal_float64_numpy(dtype):
+    """The op (x, gamma, beta and their gradients) against layer normalisation by hand in
+    float64, on the same (rounded) inputs; Keras' own layer under the same policy for scale."""
+    if not fused_attention.status().available:
+        pytest.skip(fused_attention.status().reason)
+    rng = np.random.default_rng(0)
+    x = tf.cast(tf.constant(rng.normal(2.0, 3.0, size=(3, 7, 320))), dtype)
+    gamma = tf.constant(rng.normal(1.0, 0.2, size=320), tf.float32)
+    beta = tf.constant(rng.normal(0.0, 0.2, size=320), tf.float32)
+    dy = tf.cast(tf.constant(rng.normal(size=(3, 7, 320))), dtype)
+    with tf.GradientTape() as tape:
+        tape.watch([x, gamma, beta])
+        y = esm_fast._layer_norm_op(x, gamma, beta, 1e-5)
+    grads = tape.gradient(y, [x, gamma, beta], output_gradients=dy)
+    assert y.dtype == grads[0].dtype == dtype
+
+    x64, g64, b64, dy64 = (tf.cast(t, tf.float64).numpy() for t in (x, gamma, beta, dy))
+    mean = x64.mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(x64.var(-1, keepdims=True) + 1e-5)
+    normed = (x64 - mean) * rstd
+    want_y = normed * g64 + b64
+    g = dy64 * g64
+    want_dx = rstd * (g - g.mean(-1, keepdims=True) - normed * (g * normed).mean(-1, keepdims=True))
+    want = [want_y, want_dx, (dy64 * normed).sum((0, 1)), dy64.sum((0, 1))]
+    got = [tf.cast(t, tf.float64).numpy() for t in (y, *grads)]
+    # float32 arithmetic, then one rounding to bfloat16 for y and dx
+    rounding = {tf.float32: 1e-5, tf.bfloat16: 2**-8}[dtype]
+    for name, g, w in zip(("y", "dx", "d_gamma", "d_beta"), got, want, strict=True):
+        tolerance = rounding if name in ("y", "dx") else 1e-5
+        np.testing.assert_allclose(
+            g, w, rtol=tolerance, atol=tolerance * np.abs(w).max(), err_msg=name
+        )
 
 
 def test_mixed_bfloat16_is_as_accurate_as_transformers_layer():

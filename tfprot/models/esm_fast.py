@@ -14,6 +14,8 @@ model's function does not need:
   :mod:`tfprot.models.fused_attention` computes it as one op that keeps the scores in cache
   (elsewhere TensorFlow's kernels, with a gradient that uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)``
   as FlashAttention does, two passes over the scores fewer than the automatic derivative);
+- layer norms are casts, moments and products, a pass through memory each: :func:`_layer_norm` is
+  one op each way on CPUs (float32 arithmetic, as Keras');
 - GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` is one op each way on CPUs
   (float32 arithmetic, one pass through memory), elsewhere float32 (vectorised) TensorFlow ops with
   a hand-written derivative;
@@ -176,7 +178,7 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     def heads_first(rows, count):  # [batch × count, width] → [batch, heads, count, head_size]
         return tf.transpose(tf.reshape(rows, [batch, count, heads, head_size]), [0, 2, 1, 3])
 
-    normed = attention.LayerNorm(hidden_states)
+    normed = _layer_norm(attention.LayerNorm, hidden_states)
     rows = tf.reshape(normed, [-1, width])
     # ESM scales the query by head_size^-0.5 before the rotary embedding; folding the scale into
     # the query's kernel and bias saves a pass over the queries (exact when it is a power of 2).
@@ -217,7 +219,7 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     attended = output.dropout(_dense_2d(output.dense, context, dtype), training=training)
     attended = tf.reshape(attended, [batch, queries, width]) + residual
 
-    normed = layer.LayerNorm(attended)
+    normed = _layer_norm(layer.LayerNorm, attended)
     hidden = _gelu(_dense_2d(layer.intermediate.dense, tf.reshape(normed, [-1, width]), dtype))
     out = layer.output_layer
     hidden = out.dropout(_dense_2d(out.dense, hidden, dtype), training=training)
@@ -254,6 +256,40 @@ def _rotary_tables(rotary, length, dtype):
     angles = positions[:, None] * tf.cast(rotary.inv_freq, tf.float32)[None, :]
     angles = tf.concat([angles, angles], axis=-1)[:, None, :]
     return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
+
+
+def _layer_norm(norm, x):
+    """A Keras ``LayerNormalization`` over the last axis: on CPUs one op each way
+    (``TfprotLayerNorm``, float32 arithmetic as Keras' own under mixed precision), otherwise the
+    layer itself."""
+    x = tf.cast(x, norm.compute_dtype)  # as Keras does first
+    plain = (
+        norm.built
+        and norm.center
+        and norm.scale
+        and list(norm.axis) == [x.shape.rank - 1]
+        and norm.gamma.dtype == tf.float32
+    )
+    if not (plain and x.dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled()):
+        return norm(x)
+    return _layer_norm_op(
+        x, tf.convert_to_tensor(norm.gamma), tf.convert_to_tensor(norm.beta), float(norm.epsilon)
+    )
+
+
+def _layer_norm_op(x, gamma, beta, epsilon: float):
+    ops = fused_attention.custom_ops()
+
+    @tf.custom_gradient
+    def normalise(x, gamma, beta):
+        y, mean, rstd = ops.tfprot_layer_norm(x, gamma, beta, epsilon=epsilon)
+
+        def gradient(dy):
+            return ops.tfprot_layer_norm_grad(x, gamma, mean, rstd, dy)
+
+        return y, gradient
+
+    return normalise(x, gamma, beta)
 
 
 def _gelu(x):

@@ -1021,6 +1021,104 @@ void gelu_backward(Element element, const void* x, const void* dy, void* dx, int
                         static_cast<uint16_t*>(dx), count);
 }
 
+// -- Layer normalisation -------------------------------------------------------------------------
+
+namespace {
+
+template <typename S>
+void layer_norm_forward_typed(const S* x, const float* gamma, const float* beta, float epsilon,
+                              int64_t rows, int64_t width, S* y, float* mean, float* rstd) {
+  std::vector<float> row(width);
+  for (int64_t r = 0; r < rows; ++r) {
+    const S* in = x + r * width;
+    S* out = y + r * width;
+    for (int64_t j = 0; j < width; ++j) row[j] = to_float(in[j]);
+    float total = 0.0f;
+#pragma omp simd reduction(+ : total)
+    for (int64_t j = 0; j < width; ++j) total += row[j];
+    const float average = total / width;
+    float squares = 0.0f;  // two passes, as tf.nn.moments
+#pragma omp simd reduction(+ : squares)
+    for (int64_t j = 0; j < width; ++j) squares += (row[j] - average) * (row[j] - average);
+    const float inverse = 1.0f / std::sqrt(squares / width + epsilon);
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) row[j] = (row[j] - average) * inverse * gamma[j] + beta[j];
+    int64_t j = 0;
+#ifdef __AVX512F__
+    for (; j < width; j += 16) {
+      const __mmask16 take = first16(width - j);
+      store16(_mm512_maskz_loadu_ps(take, row.data() + j), out + j, take);
+    }
+#endif
+    for (; j < width; ++j) store(row[j], out + j);
+    mean[r] = average;
+    rstd[r] = inverse;
+  }
+}
+
+// Adds this block's rows to d_gamma and d_beta.
+template <typename S>
+void layer_norm_backward_typed(const S* x, const float* gamma, const float* mean,
+                               const float* rstd, const S* dy, int64_t rows, int64_t width, S* dx,
+                               float* d_gamma, float* d_beta) {
+  std::vector<float> normed(width), g(width), grad(width);
+  for (int64_t r = 0; r < rows; ++r) {
+    const S* in = x + r * width;
+    const S* d_in = dy + r * width;
+    for (int64_t j = 0; j < width; ++j) {
+      normed[j] = (to_float(in[j]) - mean[r]) * rstd[r];
+      grad[j] = to_float(d_in[j]);
+    }
+    float g_total = 0.0f, gx_total = 0.0f;
+#pragma omp simd reduction(+ : g_total, gx_total)
+    for (int64_t j = 0; j < width; ++j) {
+      g[j] = grad[j] * gamma[j];
+      g_total += g[j];
+      gx_total += g[j] * normed[j];
+      d_gamma[j] += grad[j] * normed[j];
+      d_beta[j] += grad[j];
+    }
+    const float a = g_total / width, b = gx_total / width, inverse = rstd[r];
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) g[j] = inverse * (g[j] - a - normed[j] * b);
+    S* out = dx + r * width;
+    int64_t j = 0;
+#ifdef __AVX512F__
+    for (; j < width; j += 16) {
+      const __mmask16 take = first16(width - j);
+      store16(_mm512_maskz_loadu_ps(take, g.data() + j), out + j, take);
+    }
+#endif
+    for (; j < width; ++j) store(g[j], out + j);
+  }
+}
+
+}  // namespace
+
+void layer_norm_forward(Element element, const void* x, const float* gamma, const float* beta,
+                        float epsilon, int64_t rows, int64_t width, void* y, float* mean,
+                        float* rstd) {
+  if (element == Element::kFloat32)
+    layer_norm_forward_typed(static_cast<const float*>(x), gamma, beta, epsilon, rows, width,
+                             static_cast<float*>(y), mean, rstd);
+  else
+    layer_norm_forward_typed(static_cast<const uint16_t*>(x), gamma, beta, epsilon, rows, width,
+                             static_cast<uint16_t*>(y), mean, rstd);
+}
+
+void layer_norm_backward(Element element, const void* x, const float* gamma, const float* mean,
+                         const float* rstd, const void* dy, int64_t rows, int64_t width, void* dx,
+                         float* d_gamma, float* d_beta) {
+  if (element == Element::kFloat32)
+    layer_norm_backward_typed(static_cast<const float*>(x), gamma, mean, rstd,
+                              static_cast<const float*>(dy), rows, width, static_cast<float*>(dx),
+                              d_gamma, d_beta);
+  else
+    layer_norm_backward_typed(static_cast<const uint16_t*>(x), gamma, mean, rstd,
+                              static_cast<const uint16_t*>(dy), rows, width,
+                              static_cast<uint16_t*>(dx), d_gamma, d_beta);
+}
+
 }  // namespace tfprot
 
 extern "C" const char* tfprot_attention_kernel_isa() {

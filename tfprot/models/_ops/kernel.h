@@ -65,6 +65,16 @@ class Workspace {
 void gelu_forward(Element element, const void* x, void* y, int64_t count);
 void gelu_backward(Element element, const void* x, const void* dy, void* dx, int64_t count);
 
+// Layer normalisation over the last axis (`width`) of `rows` rows, as Keras computes it in float32
+// (two-pass variance): y = (x − mean)·rstd·gamma + beta, rstd = 1/sqrt(var + epsilon).
+void layer_norm_forward(Element element, const void* x, const float* gamma, const float* beta,
+                        float epsilon, int64_t rows, int64_t width, void* y, float* mean,
+                        float* rstd);
+// Its gradient: writes dx; adds the rows' terms to d_gamma and d_beta ([width]).
+void layer_norm_backward(Element element, const void* x, const float* gamma, const float* mean,
+                         const float* rstd, const void* dy, int64_t rows, int64_t width, void* dx,
+                         float* d_gamma, float* d_beta);
+
 }  // namespace tfprot
 
 // "avx512" or "portable": the code path this build takes for depths up to 64
