@@ -19,6 +19,9 @@ model's function does not need:
 - GELU under bfloat16 runs scalar ``erfc`` kernels: :func:`_gelu` is one op each way on CPUs
   (float32 arithmetic, one pass through memory), elsewhere float32 (vectorised) TensorFlow ops with
   a hand-written derivative;
+- splitting the QKV projection into heads is a split, a reshape, the rotary embedding's slices,
+  negation, concat and products, and transposes, each a pass (and as many for the gradient): on
+  CPUs :func:`_split_heads` is one op each way;
 - the feed-forward network on ``[batch, length, hidden]`` tensors through ``tensordot``, which
   hides ``MatMul + BiasAdd`` from oneDNN's fusion; here the matmuls see 2-D tensors;
 - for a sequence-level task (classification, regression), the last layer computes every token's
@@ -200,6 +203,16 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
             key = _rotate(key, cos, sin)
         key = tf.transpose(key, [0, 2, 1, 3])
         queries = 1
+    elif rotary and head_size % 2 == 0 and _ops_apply(dtype):
+        # One op: the rows of the QKV projection → rotated query and key heads, value heads.
+        qkv = _fused_dense(rows, [query_dense, *key_value], dtype, split=(3,))[0]
+        cos32, sin32 = (
+            tf.reshape(t, [length, head_size])
+            for t in _rotary_tables(projections.rotary_embeddings, length, tf.float32)
+        )
+        qkv = tf.reshape(qkv, [batch, length, 3 * width])
+        query, key, value = _split_heads(qkv, cos32, sin32, heads)
+        queries = length
     else:
         query_key, value = _fused_dense(rows, [query_dense, *key_value], dtype, split=(2, 1))
         # Queries and keys rotate together: [batch, length, 2 × heads, head_size].
@@ -208,7 +221,8 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
             query_key = _rotate(query_key, cos, sin)
         query, key = tf.split(tf.transpose(query_key, [0, 2, 1, 3]), 2, axis=1)
         queries = length
-    value = heads_first(value, length)
+    if value.shape.rank != 4:
+        value = heads_first(value, length)
     if attention_mask is None:
         attention_mask = tf.zeros([batch, 1, 1, length], dtype=dtype)
     mask = tf.cast(attention_mask, dtype)
@@ -258,6 +272,29 @@ def _rotary_tables(rotary, length, dtype):
     return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
 
 
+def _ops_apply(dtype) -> bool:
+    """Whether tfprot's CPU ops (:mod:`tfprot.models.fused_attention`) serve this trace."""
+    return dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled()
+
+
+def _split_heads(qkv, cos, sin, heads: int):
+    """``[batch, length, 3 × width]`` QKV rows → query and key heads rotated by ``cos``/``sin``
+    (``[length, head_size]`` float32), value heads: ``[batch, heads, length, head_size]`` each,
+    as one op each way (``TfprotHeads``)."""
+    ops = fused_attention.custom_ops()
+
+    @tf.custom_gradient
+    def split(qkv):
+        query, key, value = ops.tfprot_heads(qkv, cos, sin, heads=heads)
+
+        def gradient(d_query, d_key, d_value):
+            return ops.tfprot_heads_grad(d_query, d_key, d_value, cos, sin)
+
+        return (query, key, value), gradient
+
+    return split(qkv)
+
+
 def _layer_norm(norm, x):
     """A Keras ``LayerNormalization`` over the last axis: on CPUs one op each way
     (``TfprotLayerNorm``, float32 arithmetic as Keras' own under mixed precision), otherwise the
@@ -270,7 +307,7 @@ def _layer_norm(norm, x):
         and list(norm.axis) == [x.shape.rank - 1]
         and norm.gamma.dtype == tf.float32
     )
-    if not (plain and x.dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled()):
+    if not (plain and _ops_apply(x.dtype)):
         return norm(x)
     return _layer_norm_op(
         x, tf.convert_to_tensor(norm.gamma), tf.convert_to_tensor(norm.beta), float(norm.epsilon)
@@ -295,7 +332,7 @@ def _layer_norm_op(x, gamma, beta, epsilon: float):
 def _gelu(x):
     """ESM's exact GELU, ``x·Φ(x)``: on CPUs one op each way (``TfprotGelu`` and its gradient,
     see :mod:`tfprot.models.fused_attention`), otherwise :func:`_gelu_tensorflow`."""
-    if x.dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled():
+    if _ops_apply(x.dtype):
         return _gelu_op(x)
     return _gelu_tensorflow(x)
 

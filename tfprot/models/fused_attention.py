@@ -67,6 +67,11 @@ SOURCES = Path(__file__).parent / "_ops"
 ENV_SWITCH = "TFPROT_FUSED_ATTENTION"
 """Set to ``0`` to use TensorFlow's own attention everywhere."""
 
+KERNEL_FLAGS = ("-O3", "-march=native", "-std=c++17", "-fopenmp-simd", "-ffp-contract=off")
+"""How ``_ops/kernel.cc`` is compiled: for this CPU, without contracting ``a·b + c`` into one
+rounding (element-wise results then equal TensorFlow's op-by-op float32 arithmetic; the explicit
+FMA intrinsics are unaffected)."""
+
 _LOCK = threading.Lock()
 _LOADED: dict[str, object] = {}
 _DISABLED = threading.local()
@@ -322,7 +327,13 @@ def _build_key(compiler: str) -> str:
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, text=True, check=False
     ).stdout
-    for part in (tf.__version__, version, _cpu_flags(), *tf.sysconfig.get_compile_flags()):
+    for part in (
+        tf.__version__,
+        version,
+        _cpu_flags(),
+        *KERNEL_FLAGS,
+        *tf.sysconfig.get_compile_flags(),
+    ):
         digest.update(part.encode())
     return digest.hexdigest()[:16]
 
@@ -344,13 +355,12 @@ def _build() -> Path:
             built = Path(scratch) / library.name
             # Only the arithmetic is compiled for this CPU: TensorFlow's headers (Eigen) do not
             # compile with every -march=native (AVX512-FP16), and need not.
-            kernel_flags = ["-O3", "-march=native", "-std=c++17", "-fopenmp-simd"]
             _run(
                 [
                     compiler,
                     "-c",
                     "-fPIC",
-                    *kernel_flags,
+                    *KERNEL_FLAGS,
                     str(SOURCES / "kernel.cc"),
                     "-o",
                     str(kernel),

@@ -1119,6 +1119,134 @@ void layer_norm_backward(Element element, const void* x, const float* gamma, con
                               static_cast<uint16_t*>(dx), d_gamma, d_beta);
 }
 
+// -- Query, key and value heads (rotary) -------------------------------------------------------
+
+namespace {
+
+template <typename S>
+inline void to_floats(const S* in, int64_t count, float* out) {
+#ifdef __AVX512F__
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 take = first16(count - i);
+    _mm512_mask_storeu_ps(out + i, take, load16(in + i, take));
+  }
+#else
+  for (int64_t i = 0; i < count; ++i) out[i] = to_float(in[i]);
+#endif
+}
+
+template <typename S>
+inline void from_floats(const float* in, int64_t count, S* out) {
+#ifdef __AVX512F__
+  for (int64_t i = 0; i < count; i += 16) {
+    const __mmask16 take = first16(count - i);
+    store16(_mm512_maskz_loadu_ps(take, in + i), out + i, take);
+  }
+#else
+  for (int64_t i = 0; i < count; ++i) store(in[i], out + i);
+#endif
+}
+
+// y = x·cos + rotate_half(x)·sin (forward) or its transpose (gradient), one head, float32.
+inline void rotate(const float* x, const float* c, const float* s, int64_t half, bool transpose,
+                   float* y) {
+  if (!transpose) {
+    for (int64_t d = 0; d < half; ++d) {
+      y[d] = x[d] * c[d] - x[d + half] * s[d];
+      y[d + half] = x[d + half] * c[d + half] + x[d] * s[d + half];
+    }
+  } else {  // dx₁ = dy₁·cos₁ + dy₂·sin₂, dx₂ = dy₂·cos₂ − dy₁·sin₁
+    for (int64_t d = 0; d < half; ++d) {
+      y[d] = x[d] * c[d] + x[d + half] * s[d + half];
+      y[d + half] = x[d + half] * c[d + half] - x[d] * s[d];
+    }
+  }
+}
+
+// One row (b, l): its query and key heads rotated, x·cos + rotate_half(x)·sin with
+// rotate_half(x) = [−x₂, x₁]; values copied. Arithmetic in float32.
+template <typename S>
+void split_heads_typed(const HeadsLayout& layout, const S* qkv, const float* cos,
+                       const float* sin, int64_t begin, int64_t end, S* query, S* key, S* value) {
+  const int64_t heads = layout.heads, depth = layout.depth, length = layout.length;
+  const int64_t width = heads * depth, half = depth / 2;
+  std::vector<float> buffer(2 * depth);
+  float* x = buffer.data();
+  float* y = buffer.data() + depth;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t b = row / length, l = row % length;
+    const S* in = qkv + row * 3 * width;
+    const float* c = cos + l * depth;
+    const float* s = sin + l * depth;
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t at = ((b * heads + h) * length + l) * depth;
+      for (int part = 0; part < 2; ++part) {
+        to_floats(in + part * width + h * depth, depth, x);
+        rotate(x, c, s, half, false, y);
+        from_floats(y, depth, (part == 0 ? query : key) + at);
+      }
+      std::copy(in + 2 * width + h * depth, in + 2 * width + (h + 1) * depth, value + at);
+    }
+  }
+}
+
+// The gradient: dx₁ = dy₁·cos₁ + dy₂·sin₂, dx₂ = dy₂·cos₂ − dy₁·sin₁.
+template <typename S>
+void merge_head_gradients_typed(const HeadsLayout& layout, const S* d_query, const S* d_key,
+                                const S* d_value, const float* cos, const float* sin,
+                                int64_t begin, int64_t end, S* d_qkv) {
+  const int64_t heads = layout.heads, depth = layout.depth, length = layout.length;
+  const int64_t width = heads * depth, half = depth / 2;
+  std::vector<float> buffer(2 * depth);
+  float* x = buffer.data();
+  float* y = buffer.data() + depth;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t b = row / length, l = row % length;
+    S* out = d_qkv + row * 3 * width;
+    const float* c = cos + l * depth;
+    const float* s = sin + l * depth;
+    for (int64_t h = 0; h < heads; ++h) {
+      const int64_t at = ((b * heads + h) * length + l) * depth;
+      for (int part = 0; part < 2; ++part) {
+        to_floats((part == 0 ? d_query : d_key) + at, depth, x);
+        rotate(x, c, s, half, true, y);
+        from_floats(y, depth, out + part * width + h * depth);
+      }
+      std::copy(d_value + at, d_value + at + depth, out + 2 * width + h * depth);
+    }
+  }
+}
+
+}  // namespace
+
+void split_heads(Element element, const HeadsLayout& layout, const void* qkv, const float* cos,
+                 const float* sin, int64_t begin, int64_t end, void* query, void* key,
+                 void* value) {
+  if (element == Element::kFloat32)
+    split_heads_typed(layout, static_cast<const float*>(qkv), cos, sin, begin, end,
+                      static_cast<float*>(query), static_cast<float*>(key),
+                      static_cast<float*>(value));
+  else
+    split_heads_typed(layout, static_cast<const uint16_t*>(qkv), cos, sin, begin, end,
+                      static_cast<uint16_t*>(query), static_cast<uint16_t*>(key),
+                      static_cast<uint16_t*>(value));
+}
+
+void merge_head_gradients(Element element, const HeadsLayout& layout, const void* d_query,
+                          const void* d_key, const void* d_value, const float* cos,
+                          const float* sin, int64_t begin, int64_t end, void* d_qkv) {
+  if (element == Element::kFloat32)
+    merge_head_gradients_typed(layout, static_cast<const float*>(d_query),
+                               static_cast<const float*>(d_key),
+                               static_cast<const float*>(d_value), cos, sin, begin, end,
+                               static_cast<float*>(d_qkv));
+  else
+    merge_head_gradients_typed(layout, static_cast<const uint16_t*>(d_query),
+                               static_cast<const uint16_t*>(d_key),
+                               static_cast<const uint16_t*>(d_value), cos, sin, begin, end,
+                               static_cast<uint16_t*>(d_qkv));
+}
+
 }  // namespace tfprot
 
 extern "C" const char* tfprot_attention_kernel_isa() {

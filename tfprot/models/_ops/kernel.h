@@ -75,6 +75,22 @@ void layer_norm_backward(Element element, const void* x, const float* gamma, con
                          const float* rstd, const void* dy, int64_t rows, int64_t width, void* dx,
                          float* d_gamma, float* d_beta);
 
+// The fused QKV projection's rows [batch, length, 3 × heads × depth] and the heads
+// [batch, heads, length, depth].
+struct HeadsLayout {
+  int64_t batch, length, heads, depth;
+};
+
+// Rows begin..end (of batch × length) → query and key heads rotated by their rotary position
+// embedding (cos, sin [length, depth] float32), value heads copied.
+void split_heads(Element element, const HeadsLayout& layout, const void* qkv, const float* cos,
+                 const float* sin, int64_t begin, int64_t end, void* query, void* key,
+                 void* value);
+// The gradient: head gradients → rows of d_qkv, the rotation inverted.
+void merge_head_gradients(Element element, const HeadsLayout& layout, const void* d_query,
+                          const void* d_key, const void* d_value, const float* cos,
+                          const float* sin, int64_t begin, int64_t end, void* d_qkv);
+
 }  // namespace tfprot
 
 // "avx512" or "portable": the code path this build takes for depths up to 64
