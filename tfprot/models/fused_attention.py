@@ -12,11 +12,13 @@ with AMX, which are bfloat16 tile products with float32 sums (the probabilities 
 gradient rounded to bfloat16 first, as TensorFlow's bfloat16 matmuls take them); AVX-512 where the
 CPU has it.
 
-The op is C++: it is compiled for this machine (``g++ -march=native``, TensorFlow's headers from
-``tf.sysconfig``) on first use, once per source, TensorFlow version and CPU, into
-``$TFPROT_CACHE_DIR/ops`` (default ``~/.cache/tfprot/ops``). Where there is no compiler or the
-build fails, :func:`status` says why and :func:`attention` is TensorFlow's own computation: same
-results, slower. ``TFPROT_FUSED_ATTENTION=0`` turns the op off.
+The op is C++, in one library with tfprot's other CPU ops (layer norm, GELU, QKV heads with the
+rotary embedding, which :mod:`tfprot.models.esm_fast` uses; :func:`custom_ops`). The library is
+compiled for this machine (``g++ -march=native``, TensorFlow's headers from ``tf.sysconfig``) on
+first use, once per source, flags, TensorFlow version and CPU, into ``$TFPROT_CACHE_DIR/ops``
+(default ``~/.cache/tfprot/ops``). Where there is no compiler or the build fails, :func:`status`
+says why and :func:`attention` is TensorFlow's own computation: same results, slower.
+``TFPROT_FUSED_ATTENTION=0`` turns all the ops off.
 
 It is used only where it can run: a CPU-only process (no GPU visible), outside a TPU strategy,
 not in a function compiled with XLA (``jit_compile=True``) and not in a SavedModel (traces made
