@@ -1,7 +1,8 @@
-// The arithmetic of tfprot's fused CPU attention for one (batch, head) pair at a time, on raw
-// float32 or bfloat16 buffers; attention_op.cc is TensorFlow's side (tensors, threads). Compiled
-// on its own with -march=native (TensorFlow's headers are not, see fused_attention.py):
-// AVX-512 where the CPU has it, otherwise portable loops.
+// The arithmetic of tfprot's CPU ops on raw float32 or bfloat16 buffers: attention one (batch,
+// head) pair at a time (Workspace), GELU, layer normalisation, and the QKV heads with the rotary
+// embedding. The *_op.cc files are TensorFlow's side (tensors, threads). Compiled on its own with
+// -march=native (TensorFlow's headers are not, see fused_attention.py): AVX-512 and AMX where the
+// CPU has them, otherwise portable loops.
 #ifndef TFPROT_MODELS_OPS_KERNEL_H_
 #define TFPROT_MODELS_OPS_KERNEL_H_
 
