@@ -76,11 +76,6 @@ void parallel_heads(OpKernelContext* context, const Dims& dims,
 }
 
 template <typename T>
-constexpr Element element_of() {
-  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
-}
-
-template <typename T>
 class AttentionOp : public OpKernel {
  public:
   explicit AttentionOp(OpKernelConstruction* construction) : OpKernel(construction) {}

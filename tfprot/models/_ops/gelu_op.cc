@@ -18,11 +18,6 @@ using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 
-template <typename T>
-constexpr Element element_of() {
-  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
-}
-
 // Splits `count` elements over TensorFlow's intra-op threads, in blocks of 16.
 template <typename F>
 void parallel_elements(OpKernelContext* context, int64_t count, F&& work) {

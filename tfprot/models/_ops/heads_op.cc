@@ -22,11 +22,6 @@ using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 
 template <typename T>
-constexpr Element element_of() {
-  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
-}
-
-template <typename T>
 class HeadsOp : public OpKernel {
  public:
   explicit HeadsOp(OpKernelConstruction* construction) : OpKernel(construction) {

@@ -90,6 +90,11 @@ inline void axpy(float factor, const float* row, int64_t count, float* out) {
 
 #ifdef __AVX512F__
 
+// A mask of the first `count` of 16 lanes (all 16 from 16 up).
+inline __mmask16 first16(int64_t count) {
+  return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
+}
+
 // exp(x) for x <= 0 (scores minus their row's maximum) as 2^n · 2^f, f in [-1/2, 1/2]: a
 // degree-6 Taylor polynomial for 2^f (relative error below 2e-7) and scalef for 2^n, which gives
 // 0 for very negative n. x below -1e30 (-inf included) counts as -1e30.
@@ -408,6 +413,101 @@ void configure_tiles() {
   }
   _tile_loadconfig(&config);
 }
+
+// [rows, depth] bfloat16 → pairs along the depth, [dp / 2, kp] (transposed): B tiles for
+// products over the depth.
+void pairs_along_depth(const uint16_t* in, int64_t rows, int64_t depth, int64_t kp,
+                       uint32_t* out) {
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t p = 0; p < (depth + 1) / 2; ++p) {
+      const uint32_t low = in[j * depth + 2 * p];
+      const uint32_t high = 2 * p + 1 < depth ? in[j * depth + 2 * p + 1] : 0u;
+      out[p * kp + j] = low | (high << 16);
+    }
+}
+
+// [rows, depth] bfloat16 → pairs along the rows, [rows / 2, dn]: B tiles for products over the
+// rows (keys).
+void pairs_along_rows(const uint16_t* in, int64_t rows, int64_t depth, int64_t dn,
+                      uint32_t* out) {
+  for (int64_t j = 0; j < rows; j += 2)
+    for (int64_t d = 0; d < depth; d += 16) {
+      const __mmask16 take = first16(depth - d);
+      const __m512i low = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, in + j * depth + d));
+      const __m512i high = j + 1 < rows
+          ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, in + (j + 1) * depth + d))
+          : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi32(out + (j / 2) * dn + d, take,
+                               _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
+    }
+}
+
+// out[16 or 32, kp] = rows[16 or 32, dp] · pairsᵀ over the depth (pairs [dp / 2, kp]); `two`:
+// 32 rows. Accumulators 0, 1 (rows 0-15, keys jb and jb + 16) and 2, 3 (rows 16-31).
+void tile_products_over_depth(const uint16_t* rows, int64_t dp, const uint32_t* pairs,
+                              int64_t kp, bool two, float* out) {
+  for (int64_t jb = 0; jb < kp; jb += 32) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t ks = 0; ks < dp; ks += 32) {
+      _tile_loadd(4, rows + ks, dp * 2);
+      _tile_loadd(6, pairs + (ks / 2) * kp + jb, kp * 4);
+      _tile_loadd(7, pairs + (ks / 2) * kp + jb + 16, kp * 4);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      if (two) {
+        _tile_loadd(5, rows + 16 * dp + ks, dp * 2);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+    _tile_stored(0, out + jb, kp * 4);
+    _tile_stored(1, out + jb + 16, kp * 4);
+    if (two) {
+      _tile_stored(2, out + 16 * kp + jb, kp * 4);
+      _tile_stored(3, out + 16 * kp + jb + 16, kp * 4);
+    }
+  }
+}
+
+// weights[16 or 32, kp] (bfloat16 rows) · table over the keys (pairs [kp / 2, dn]) as two halves:
+// sums[r] over even steps of 32 keys, sums[32 + r] over odd ones (add them); `two`: 32 rows.
+// Accumulators 0, 2 (rows 0-15, 16-31) for even steps, 1, 3 for odd.
+void tile_products_over_keys(const uint16_t* weights, int64_t kp, const uint32_t* pairs,
+                             int64_t dn, bool two, float* sums) {
+  for (int64_t db = 0; db < dn; db += 16) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t ks = 0; ks < kp; ks += 64) {
+      _tile_loadd(6, pairs + (ks / 2) * dn + db, dn * 4);
+      _tile_loadd(4, weights + ks, kp * 2);
+      _tile_dpbf16ps(0, 4, 6);
+      if (two) {
+        _tile_loadd(5, weights + 16 * kp + ks, kp * 2);
+        _tile_dpbf16ps(2, 5, 6);
+      }
+      if (ks + 32 < kp) {
+        _tile_loadd(7, pairs + (ks / 2 + 16) * dn + db, dn * 4);
+        _tile_loadd(4, weights + ks + 32, kp * 2);
+        _tile_dpbf16ps(1, 4, 7);
+        if (two) {
+          _tile_loadd(5, weights + 16 * kp + ks + 32, kp * 2);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+      }
+    }
+    _tile_stored(0, sums + db, dn * 4);
+    _tile_stored(1, sums + 32 * dn + db, dn * 4);
+    if (two) {
+      _tile_stored(2, sums + 16 * dn + db, dn * 4);
+      _tile_stored(3, sums + 48 * dn + db, dn * 4);
+    }
+  }
+}
 #endif  // TFPROT_AMX
 
 
@@ -434,23 +534,8 @@ struct AmxForward {
   void load(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m) {
     for (int64_t i = 0; i < queries; ++i)
       std::memcpy(q_rows.data() + i * dp, query + i * depth, depth * sizeof(uint16_t));
-    for (int64_t j = 0; j < keys; ++j)
-      for (int64_t p = 0; p < (depth + 1) / 2; ++p) {
-        const uint32_t low = key[j * depth + 2 * p];
-        const uint32_t high = 2 * p + 1 < depth ? key[j * depth + 2 * p + 1] : 0u;
-        k_pairs[p * kp + j] = low | (high << 16);
-      }
-    const __mmask16 columns = static_cast<__mmask16>((1u << std::min<int64_t>(depth, 16)) - 1);
-    for (int64_t j = 0; j < keys; j += 2)
-      for (int64_t d = 0; d < depth; d += 16) {
-        const __mmask16 take = depth - d >= 16 ? static_cast<__mmask16>(0xffff) : columns;
-        const __m512i low = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, value + j * depth + d));
-        const __m512i high = j + 1 < keys
-            ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, value + (j + 1) * depth + d))
-            : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(v_pairs.data() + (j / 2) * dn + d, take,
-                                 _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
-      }
+    pairs_along_depth(key, keys, depth, kp, k_pairs.data());
+    pairs_along_rows(value, keys, depth, dn, v_pairs.data());
     std::memcpy(mask.data(), m, keys * sizeof(float));
   }
 
@@ -460,31 +545,7 @@ struct AmxForward {
     configure_tiles();
     for (int64_t ib = 0; ib < lq; ib += 32) {
       const bool two = ib + 16 < lq;  // a second block of 16 rows
-      // scores: accumulators 0, 1 (rows 0-15, keys jb, jb+16) and 2, 3 (rows 16-31).
-      for (int64_t jb = 0; jb < kp; jb += 32) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t ks = 0; ks < dp; ks += 32) {
-          _tile_loadd(4, q_rows.data() + ib * dp + ks, dp * 2);
-          _tile_loadd(6, k_pairs.data() + (ks / 2) * kp + jb, kp * 4);
-          _tile_loadd(7, k_pairs.data() + (ks / 2) * kp + jb + 16, kp * 4);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          if (two) {
-            _tile_loadd(5, q_rows.data() + (ib + 16) * dp + ks, dp * 2);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-        }
-        _tile_stored(0, scores.data() + jb, kp * 4);
-        _tile_stored(1, scores.data() + jb + 16, kp * 4);
-        if (two) {
-          _tile_stored(2, scores.data() + 16 * kp + jb, kp * 4);
-          _tile_stored(3, scores.data() + 16 * kp + jb + 16, kp * 4);
-        }
-      }
+      tile_products_over_depth(q_rows.data() + ib * dp, dp, k_pairs.data(), kp, two, scores.data());
       const int64_t rows = two ? 32 : 16;
       float inverse[32];
       for (int64_t r = 0; r < rows; ++r) {
@@ -506,52 +567,19 @@ struct AmxForward {
         inverse[r] = 1.0f / sum;
         if (ib + r < queries) lse[ib + r] = shift + std::log(sum);
       }
-      // out: accumulators 0, 2 (rows 0-15, 16-31) for even steps of 32 keys, 1, 3 for odd.
-      for (int64_t db = 0; db < dn; db += 16) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t ks = 0; ks < kp; ks += 64) {
-          _tile_loadd(6, v_pairs.data() + (ks / 2) * dn + db, dn * 4);
-          _tile_loadd(4, probabilities.data() + ks, kp * 2);
-          _tile_dpbf16ps(0, 4, 6);
-          if (two) {
-            _tile_loadd(5, probabilities.data() + 16 * kp + ks, kp * 2);
-            _tile_dpbf16ps(2, 5, 6);
-          }
-          if (ks + 32 < kp) {
-            _tile_loadd(7, v_pairs.data() + (ks / 2 + 16) * dn + db, dn * 4);
-            _tile_loadd(4, probabilities.data() + ks + 32, kp * 2);
-            _tile_dpbf16ps(1, 4, 7);
-            if (two) {
-              _tile_loadd(5, probabilities.data() + 16 * kp + ks + 32, kp * 2);
-              _tile_dpbf16ps(3, 5, 7);
-            }
-          }
-        }
-        _tile_stored(0, sums.data() + db, dn * 4);
-        _tile_stored(1, sums.data() + 32 * dn + db, dn * 4);
-        if (two) {
-          _tile_stored(2, sums.data() + 16 * dn + db, dn * 4);
-          _tile_stored(3, sums.data() + 48 * dn + db, dn * 4);
-        }
-      }
+      tile_products_over_keys(probabilities.data(), kp, v_pairs.data(), dn, two, sums.data());
       for (int64_t r = 0; r < rows && ib + r < queries; ++r) {
         const __m512 scale = _mm512_set1_ps(inverse[r]);
         for (int64_t d = 0; d < depth; d += 16) {
           const __m512 even = _mm512_loadu_ps(sums.data() + r * dn + d);
           const __m512 odd = _mm512_loadu_ps(sums.data() + (32 + r) * dn + d);
           const __m256i packed = (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_add_ps(even, odd), scale));
-          const __mmask16 take = depth - d >= 16 ? static_cast<__mmask16>(0xffff) : columns_of(depth - d);
-          _mm256_mask_storeu_epi16(out + (ib + r) * depth + d, take, packed);
+          _mm256_mask_storeu_epi16(out + (ib + r) * depth + d, first16(depth - d), packed);
         }
       }
     }
     _tile_release();
   }
-
-  static __mmask16 columns_of(int64_t count) { return static_cast<__mmask16>((1u << count) - 1); }
 };
 #endif  // TFPROT_AMX
 
@@ -584,20 +612,6 @@ struct AmxBackward {
         p_pairs(16 * kp, 0u), ds_pairs(16 * kp, 0u), d_query_sums(64 * dn, 0.0f),
         d_keys_t(dn * kp, 0.0f), d_values_t(dn * kp, 0.0f) {}
 
-  static __mmask16 first(int64_t count) {
-    return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
-  }
-
-  // [rows, depth] → pairs along the depth, [dp / 2, kp] (transposed).
-  void depth_pairs(const uint16_t* in, std::vector<uint32_t>& out) const {
-    for (int64_t j = 0; j < keys; ++j)
-      for (int64_t p = 0; p < (depth + 1) / 2; ++p) {
-        const uint32_t low = in[j * depth + 2 * p];
-        const uint32_t high = 2 * p + 1 < depth ? in[j * depth + 2 * p + 1] : 0u;
-        out[p * kp + j] = low | (high << 16);
-      }
-  }
-
   void load(const uint16_t* query, const uint16_t* key, const uint16_t* value, const float* m,
             const uint16_t* out, const float* l, const uint16_t* d_out) {
     for (int64_t i = 0; i < queries; ++i) {
@@ -612,46 +626,12 @@ struct AmxBackward {
       delta[i] = total;
       lse[i] = l[i];
     }
-    depth_pairs(key, k_pairs);
-    depth_pairs(value, v_pairs);
-    for (int64_t j = 0; j < keys; j += 2)
-      for (int64_t d = 0; d < depth; d += 16) {
-        const __mmask16 take = first(depth - d);
-        const __m512i low = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, key + j * depth + d));
-        const __m512i high = j + 1 < keys
-            ? _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(take, key + (j + 1) * depth + d))
-            : _mm512_setzero_si512();
-        _mm512_mask_storeu_epi32(k_key_pairs.data() + (j / 2) * dn + d, take,
-                                 _mm512_or_si512(low, _mm512_slli_epi32(high, 16)));
-      }
+    pairs_along_depth(key, keys, depth, kp, k_pairs.data());
+    pairs_along_depth(value, keys, depth, kp, v_pairs.data());
+    pairs_along_rows(key, keys, depth, dn, k_key_pairs.data());
     std::memcpy(mask.data(), m, keys * sizeof(float));
     std::fill(d_keys_t.begin(), d_keys_t.end(), 0.0f);
     std::fill(d_values_t.begin(), d_values_t.end(), 0.0f);
-  }
-
-  // out[32, kp] = rows[ib : ib + 32] · pairsᵀ over the depth (rows [lq, dp], pairs [dp / 2, kp]).
-  void products_over_depth(const uint16_t* rows, const uint32_t* pairs, int64_t ib,
-                           float* out) const {
-    for (int64_t jb = 0; jb < kp; jb += 32) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      for (int64_t ks = 0; ks < dp; ks += 32) {
-        _tile_loadd(4, rows + ib * dp + ks, dp * 2);
-        _tile_loadd(5, rows + (ib + 16) * dp + ks, dp * 2);
-        _tile_loadd(6, pairs + (ks / 2) * kp + jb, kp * 4);
-        _tile_loadd(7, pairs + (ks / 2) * kp + jb + 16, kp * 4);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-      }
-      _tile_stored(0, out + jb, kp * 4);
-      _tile_stored(1, out + jb + 16, kp * 4);
-      _tile_stored(2, out + 16 * kp + jb, kp * 4);
-      _tile_stored(3, out + 16 * kp + jb + 16, kp * 4);
-    }
   }
 
   static __m512i interleave(__m512 even, __m512 odd) {  // bfloat16 pairs (even low, odd high)
@@ -666,8 +646,8 @@ struct AmxBackward {
     load(query, key, value, m, out, l, d_out);
     configure_tiles();
     for (int64_t ib = 0; ib < lq; ib += 32) {
-      products_over_depth(q_rows.data(), k_pairs.data(), ib, scores.data());
-      products_over_depth(d_out_rows.data(), v_pairs.data(), ib, d_scores.data());
+      tile_products_over_depth(q_rows.data() + ib * dp, dp, k_pairs.data(), kp, true, scores.data());
+      tile_products_over_depth(d_out_rows.data() + ib * dp, dp, v_pairs.data(), kp, true, d_scores.data());
       // P and dS, two rows at a time (pairs along the queries for dKᵀ and dVᵀ).
       for (int64_t r = 0; r < 32; r += 2) {
         const __m512 lse0 = _mm512_set1_ps(lse[ib + r]), lse1 = _mm512_set1_ps(lse[ib + r + 1]);
@@ -691,36 +671,13 @@ struct AmxBackward {
           _mm512_storeu_si512(ds_pairs.data() + (r / 2) * kp + j, interleave(ds0, ds1));
         }
       }
-      // dQ = dS · K: accumulators 0, 2 (rows 0-15, 16-31) for even steps of 32 keys, 1, 3 odd.
-      for (int64_t db = 0; db < dn; db += 16) {
-        _tile_zero(0);
-        _tile_zero(1);
-        _tile_zero(2);
-        _tile_zero(3);
-        for (int64_t ks = 0; ks < kp; ks += 64) {
-          _tile_loadd(6, k_key_pairs.data() + (ks / 2) * dn + db, dn * 4);
-          _tile_loadd(4, d_score_rows.data() + ks, kp * 2);
-          _tile_loadd(5, d_score_rows.data() + 16 * kp + ks, kp * 2);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(2, 5, 6);
-          if (ks + 32 < kp) {
-            _tile_loadd(7, k_key_pairs.data() + (ks / 2 + 16) * dn + db, dn * 4);
-            _tile_loadd(4, d_score_rows.data() + ks + 32, kp * 2);
-            _tile_loadd(5, d_score_rows.data() + 16 * kp + ks + 32, kp * 2);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(3, 5, 7);
-          }
-        }
-        _tile_stored(0, d_query_sums.data() + db, dn * 4);
-        _tile_stored(2, d_query_sums.data() + 16 * dn + db, dn * 4);
-        _tile_stored(1, d_query_sums.data() + 32 * dn + db, dn * 4);
-        _tile_stored(3, d_query_sums.data() + 48 * dn + db, dn * 4);
-      }
+      // dQ = dS · K
+      tile_products_over_keys(d_score_rows.data(), kp, k_key_pairs.data(), dn, true, d_query_sums.data());
       for (int64_t r = 0; r < 32 && ib + r < queries; ++r)
         for (int64_t d = 0; d < depth; d += 16) {
           const __m512 total = _mm512_add_ps(_mm512_loadu_ps(d_query_sums.data() + r * dn + d),
                                              _mm512_loadu_ps(d_query_sums.data() + (32 + r) * dn + d));
-          _mm256_mask_storeu_epi16(d_query + (ib + r) * depth + d, first(depth - d),
+          _mm256_mask_storeu_epi16(d_query + (ib + r) * depth + d, first16(depth - d),
                                    (__m256i)_mm512_cvtneps_pbh(total));
         }
       // dKᵀ += Qᵀ · dS and dVᵀ += dOᵀ · P over this block's 32 queries.
@@ -957,9 +914,6 @@ inline void store16(__m512 x, uint16_t* out, __mmask16 take) {  // round to near
   const __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
   const __m512i result = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x400000)));
   _mm256_mask_storeu_epi16(out, take, _mm512_cvtepi32_epi16(_mm512_srli_epi32(result, 16)));
-}
-inline __mmask16 first16(int64_t count) {
-  return count >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << count) - 1);
 }
 #endif  // __AVX512F__
 

@@ -8,11 +8,18 @@
 
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 namespace tfprot {
 
 enum class Element { kFloat32, kBfloat16 };  // bfloat16: the raw 16-bit patterns
+
+// The Element of an op's type attribute T (float or bfloat16).
+template <typename T>
+constexpr Element element_of() {
+  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
+}
 
 struct AmxForward;   // kernel.cc: the forward pass on AMX tiles (bfloat16)
 struct AmxBackward;  // kernel.cc: the gradient on AMX tiles (bfloat16)

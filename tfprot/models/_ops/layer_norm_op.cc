@@ -20,11 +20,6 @@ using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 using ::tensorflow::TensorShape;
 
-template <typename T>
-constexpr Element element_of() {
-  return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
-}
-
 // Rows and width of x; checks gamma (and beta) are [width].
 bool shape_of(OpKernelContext* context, const Tensor& x, const Tensor& gamma, int64_t* rows,
               int64_t* width, TensorShape* row_shape) {
