@@ -190,7 +190,8 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     key_value = ((projections.key, 1.0), (projections.value, 1.0))
     rotary = projections.position_embedding_type == "rotary"
     if rotary:
-        cos, sin = _rotary_tables(projections.rotary_embeddings, length, dtype)
+        cos32, sin32 = _rotary_tables(projections.rotary_embeddings, length, tf.float32)
+        cos, sin = tf.cast(cos32, dtype), tf.cast(sin32, dtype)
     residual = hidden_states
     if first_only:
         # Only the first token's query (position 0: its rotation is the identity); keys and
@@ -206,12 +207,9 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     elif rotary and head_size % 2 == 0 and _ops_apply(dtype):
         # One op: the rows of the QKV projection → rotated query and key heads, value heads.
         qkv = _fused_dense(rows, [query_dense, *key_value], dtype, split=(3,))[0]
-        cos32, sin32 = (
-            tf.reshape(t, [length, head_size])
-            for t in _rotary_tables(projections.rotary_embeddings, length, tf.float32)
-        )
         qkv = tf.reshape(qkv, [batch, length, 3 * width])
-        query, key, value = _split_heads(qkv, cos32, sin32, heads)
+        tables = [tf.reshape(t, [length, head_size]) for t in (cos32, sin32)]
+        query, key, value = _split_heads(qkv, *tables, heads)
         queries = length
     else:
         query_key, value = _fused_dense(rows, [query_dense, *key_value], dtype, split=(2, 1))
