@@ -6,10 +6,25 @@
 #include <cstring>
 #include <type_traits>
 
-#ifdef __AVX512F__
+// The code paths, chosen by the target the compiler is given (-march, cpu_ops.py):
+// - TFPROT_AVX512: AVX-512 F, BW and VL (x86-64-v4 and later) — the attention's register-blocked
+//   products, exp, and 16-lane conversions;
+// - TFPROT_AMX: also AMX-TILE, AMX-BF16 and AVX512-BF16 (Sapphire Rapids and later), on Linux,
+//   which hands the tile registers to a process that asks: bfloat16 attention products on tiles;
+// - otherwise portable loops, vectorised by the compiler for the target (AVX2 on x86-64-v3).
+// No intrinsic is compiled outside its guard, so every target (ARM64 included) builds.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define TFPROT_AVX512 1
+#endif
+#if defined(TFPROT_AVX512) && defined(__AMX_TILE__) && defined(__AMX_BF16__) && \
+    defined(__AVX512BF16__) && defined(__linux__)
+#define TFPROT_AMX 1
+#endif
+
+#ifdef TFPROT_AVX512
 #include <immintrin.h>
 #endif
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
+#ifdef TFPROT_AMX
 #include <sys/syscall.h>
 #include <unistd.h>
 #endif
@@ -88,7 +103,7 @@ inline void axpy(float factor, const float* row, int64_t count, float* out) {
   for (int64_t j = 0; j < count; ++j) out[j] += factor * row[j];
 }
 
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
 
 // A mask of the first `count` of 16 lanes (all 16 from 16 up).
 inline __mmask16 first16(int64_t count) {
@@ -320,7 +335,7 @@ bool dispatch_depth(int64_t dp, F&& call) {
   }
 }
 
-#endif  // __AVX512F__
+#endif  // TFPROT_AVX512
 
 // Portable path (any CPU, any depth): one query row at a time, loops the compiler vectorises.
 void forward_row_portable(const HeadView& head, const float* query, float* scores, float* out,
@@ -380,10 +395,6 @@ void store_rows(const float* rows, int64_t count, int64_t depth, int64_t stride,
   for (int64_t i = 0; i < count; ++i)
     for (int64_t d = 0; d < depth; ++d) store(rows[i * stride + d], out + i * depth + d);
 }
-
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512BF16__)
-#define TFPROT_AMX 1
-#endif
 
 #ifdef TFPROT_AMX
 // Linux hands AMX's tile registers to a process that asks (TensorFlow's oneDNN asks too).
@@ -714,6 +725,11 @@ struct AmxBackward {
       }
   }
 };
+#else
+// Never made without AMX; defined (empty) so that Workspace's unique_ptr members are complete
+// types, which their destructor needs, in every build.
+struct AmxForward {};
+struct AmxBackward {};
 #endif  // TFPROT_AMX
 
 Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t depth)
@@ -776,7 +792,7 @@ void Workspace::forward_typed(const S* query, const S* key, const S* value, cons
   load_rows(query, rows_);
   const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, kr_.data(), vr_.data(), mask_.data()};
   bool done = false;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   done = dispatch_depth(dp_, [&](auto dc) {
     forward_head<decltype(dc)::value>(head, rows_.data(), queries_, scores_.data(), out_.data(),
                                       lse);
@@ -823,7 +839,7 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
   const HeadView head{depth_, kp_, dp_, kt_.data(), vt_.data(), kr_.data(), vr_.data(),
                       mask_.data()};
   bool done = false;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   done = dispatch_depth(dp_, [&](auto dc) {
     backward_head<decltype(dc)::value>(head, rows_.data(), d_out_.data(), delta_.data(), lse,
                                        queries_, scores_.data(), d_scores_.data(), d_rows_.data(),
@@ -883,7 +899,7 @@ inline void normal_cdf_density(float x, float& cdf, float& density) {
   density = gauss * 0.3989422804014327f;
 }
 
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
 inline void normal_cdf_density(__m512 x, __m512& cdf, __m512& density) {
   const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.7071067811865476f));
   const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f),
@@ -915,12 +931,12 @@ inline void store16(__m512 x, uint16_t* out, __mmask16 take) {  // round to near
   const __m512i result = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(bits, _mm512_set1_epi32(0x400000)));
   _mm256_mask_storeu_epi16(out, take, _mm512_cvtepi32_epi16(_mm512_srli_epi32(result, 16)));
 }
-#endif  // __AVX512F__
+#endif  // TFPROT_AVX512
 
 template <typename S>
 void gelu_forward_typed(const S* x, S* y, int64_t count) {
   int64_t i = 0;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   for (; i < count; i += 16) {
     const __mmask16 take = first16(count - i);
     const __m512 v = load16(x + i, take);
@@ -940,7 +956,7 @@ void gelu_forward_typed(const S* x, S* y, int64_t count) {
 template <typename S>
 void gelu_backward_typed(const S* x, const S* dy, S* dx, int64_t count) {
   int64_t i = 0;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   for (; i < count; i += 16) {
     const __mmask16 take = first16(count - i);
     const __m512 v = load16(x + i, take);
@@ -998,7 +1014,7 @@ void layer_norm_forward_typed(const S* x, const float* gamma, const float* beta,
 #pragma omp simd
     for (int64_t j = 0; j < width; ++j) row[j] = (row[j] - average) * inverse * gamma[j] + beta[j];
     int64_t j = 0;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
     for (; j < width; j += 16) {
       const __mmask16 take = first16(width - j);
       store16(_mm512_maskz_loadu_ps(take, row.data() + j), out + j, take);
@@ -1037,7 +1053,7 @@ void layer_norm_backward_typed(const S* x, const float* gamma, const float* mean
     for (int64_t j = 0; j < width; ++j) g[j] = inverse * (g[j] - a - normed[j] * b);
     S* out = dx + r * width;
     int64_t j = 0;
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
     for (; j < width; j += 16) {
       const __mmask16 take = first16(width - j);
       store16(_mm512_maskz_loadu_ps(take, g.data() + j), out + j, take);
@@ -1079,7 +1095,7 @@ namespace {
 
 template <typename S>
 inline void to_floats(const S* in, int64_t count, float* out) {
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   for (int64_t i = 0; i < count; i += 16) {
     const __mmask16 take = first16(count - i);
     _mm512_mask_storeu_ps(out + i, take, load16(in + i, take));
@@ -1091,7 +1107,7 @@ inline void to_floats(const S* in, int64_t count, float* out) {
 
 template <typename S>
 inline void from_floats(const float* in, int64_t count, S* out) {
-#ifdef __AVX512F__
+#ifdef TFPROT_AVX512
   for (int64_t i = 0; i < count; i += 16) {
     const __mmask16 take = first16(count - i);
     store16(_mm512_maskz_loadu_ps(take, in + i), out + i, take);
@@ -1203,11 +1219,14 @@ void merge_head_gradients(Element element, const HeadsLayout& layout, const void
 
 }  // namespace tfprot
 
-extern "C" const char* tfprot_attention_kernel_isa() {
+extern "C" const char* tfprot_cpu_ops_code_path() {
 #if defined(TFPROT_AMX)
-  return tfprot::amx_permitted() ? "avx512, amx-bf16" : "avx512, amx not permitted";
-#elif defined(__AVX512F__)
+  return tfprot::amx_permitted() ? "amx-bf16"
+                                 : "avx512 (AMX compiled in; Linux refused the tile registers)";
+#elif defined(TFPROT_AVX512)
   return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "avx2";  // the portable loops, vectorised for AVX2
 #else
   return "portable";
 #endif

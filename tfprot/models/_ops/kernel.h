@@ -1,8 +1,8 @@
 // The arithmetic of tfprot's CPU ops on raw float32 or bfloat16 buffers: attention one (batch,
 // head) pair at a time (Workspace), GELU, layer normalisation, and the QKV heads with the rotary
-// embedding. The *_op.cc files are TensorFlow's side (tensors, threads). Compiled on its own with
-// -march=native (TensorFlow's headers are not, see fused_attention.py): AVX-512 and AMX where the
-// CPU has them, otherwise portable loops.
+// embedding. The *_op.cc files are TensorFlow's side (tensors, threads). Compiled on its own for
+// the CPU's target (-march=native by default; TensorFlow's headers are not, see cpu_ops.py):
+// AVX-512 and AMX where the target has them, otherwise portable loops (kernel.cc's opening).
 #ifndef TFPROT_MODELS_OPS_KERNEL_H_
 #define TFPROT_MODELS_OPS_KERNEL_H_
 
@@ -101,8 +101,9 @@ void merge_head_gradients(Element element, const HeadsLayout& layout, const void
 
 }  // namespace tfprot
 
-// "avx512" or "portable": the code path this build takes for depths up to 64
-// (read by fused_attention.py through ctypes).
-extern "C" const char* tfprot_attention_kernel_isa();
+// The code path this build takes: "amx-bf16" (AVX-512 and bfloat16 attention products on AMX
+// tiles), "avx512", "avx2" (the portable loops vectorised for AVX2) or "portable", then any note
+// after a space (read by cpu_ops.py through ctypes).
+extern "C" const char* tfprot_cpu_ops_code_path();
 
 #endif  // TFPROT_MODELS_OPS_KERNEL_H_
