@@ -277,3 +277,11 @@ def test_end_to_end_from_the_server(server, config, multiloc, tmp_path):
     )
     assert compartments.dataset().task.value == "multilabel"
     assert compartments.summary.classes == {"Cell membrane": 230, "Cytoplasm": 230}
+
+
+def test_fetch_labelled_refuses_a_labeler_class_before_any_request(server, config):
+    from tfprot.errors import OptionError
+
+    with pytest.raises(OptionError, match=r"call it: CytosolMembrane\(\)"):
+        fetch_labelled(QUERY, CytosolMembrane, config=config, cache=False)
+    assert server.requests == []

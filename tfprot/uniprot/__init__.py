@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tfprot.errors import OptionError
 from tfprot.uniprot.cache import ResultCache, default_cache_dir
 from tfprot.uniprot.client import (
     DEFAULT_FIELDS,
@@ -31,8 +32,8 @@ from tfprot.uniprot.client import (
     UniProtResult,
     fetch,
 )
-from tfprot.uniprot.labelers import Labelled, LabelSummary
-from tfprot.uniprot.pages import FIELD_COLUMNS
+from tfprot.uniprot.fields import FIELD_COLUMNS
+from tfprot.uniprot.labelers import Labeler, Labelled, LabelSummary
 from tfprot.uniprot.request import UniProtRequest
 from tfprot.uniprot.retry import RetryPolicy
 from tfprot.uniprot.secondary_structure import SecondaryStructure
@@ -74,7 +75,7 @@ __all__ = [
 ]
 
 
-def fetch_labelled(query: str, labeler: Any, **options: Any) -> Labelled:
+def fetch_labelled(query: str, labeler: Labeler, **options: Any) -> Labelled:
     """Fetch ``labeler.fields`` for ``query`` and label the rows: the whole pipeline in one call.
 
     Args:
@@ -86,6 +87,15 @@ def fetch_labelled(query: str, labeler: Any, **options: Any) -> Labelled:
     Returns:
         The records, their task and the kept/dropped summary; ``.dataset()`` makes a
         :class:`tfprot.ProteinDataset`.
+
+    Raises:
+        OptionError: ``labeler`` is not a labeler (e.g. the class where an instance belongs).
     """
+    if not isinstance(labeler, Labeler):
+        hint = f"; call it: {labeler.__name__}()" if isinstance(labeler, type) else ""
+        raise OptionError(
+            f"labeler must be a tfprot.uniprot labeler such as CytosolMembrane(), got "
+            f"{labeler!r}{hint}."
+        )
     result = fetch(query, labeler.fields, format="tsv", **options)
     return labeler.label(result)

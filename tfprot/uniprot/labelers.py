@@ -18,7 +18,6 @@ kept 1 of 2 rows (cytosolic 1); dropped 1: 1 no subcellular location annotation 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,31 +27,14 @@ from typing import Any
 from tfprot.data.records import ProteinRecord, Source
 from tfprot.data.sequences import clean_sequence
 from tfprot.errors import DataFormatError
-from tfprot.uniprot.pages import FIELD_COLUMNS
+from tfprot.uniprot.fields import column_for, find_column
+from tfprot.uniprot.result import UniProtResult
 
 __all__ = ["Drop", "LabelSummary", "Labeler", "Labelled", "column_for"]
 
 logger = logging.getLogger(__name__)
 
 _EXAMPLES = 3
-
-
-def column_for(row: Mapping[str, Any], field_name: str, where: str = "UniProt rows") -> str:
-    """The key of ``row`` that holds UniProt field ``field_name`` (its column name or itself).
-
-    >>> column_for({"Entry": "P1", "Sequence": "MKT"}, "sequence")
-    'Sequence'
-    >>> column_for({"sequence": "MKT"}, "sequence")
-    'sequence'
-    """
-    for candidate in (FIELD_COLUMNS.get(field_name), field_name):
-        if candidate is not None and candidate in row:
-            return candidate
-    name = FIELD_COLUMNS.get(field_name, field_name)
-    raise DataFormatError(
-        f"{where}: no column {name!r} (UniProt field {field_name!r}); the columns are "
-        f"{list(row)}. Fetch with that field, e.g. fields=labeler.fields."
-    )
 
 
 @dataclass(frozen=True)
@@ -190,15 +172,11 @@ class Labeler:
     def _columns(self, row: Mapping[str, Any], where: str) -> dict[str, str]:
         """Field name → key in the rows; ``id`` is optional (accession, else entry name)."""
         columns = {name: column_for(row, name, where) for name in self._required()}
-        for name in ("accession", "id"):
-            try:
-                columns["id"] = column_for(row, name, where)
-                break
-            except DataFormatError:
-                continue
-        for name in self._optional():
-            with contextlib.suppress(DataFormatError):
-                columns[name] = column_for(row, name, where)
+        optional = {"id": ("accession", "id"), **{name: (name,) for name in self._optional()}}
+        for name, candidates in optional.items():
+            column = find_column(row, candidates)
+            if column is not None:
+                columns[name] = column
         return columns
 
     def _required(self) -> Sequence[str]:
@@ -228,8 +206,6 @@ class Labeler:
 
 
 def _rows(data: Any, source: str | None) -> tuple[Iterable[Mapping[str, Any]], str]:
-    from tfprot.uniprot.client import UniProtResult
-
     if isinstance(data, UniProtResult):
         return data.rows(), source or data.describe()
     if isinstance(data, Mapping):

@@ -25,8 +25,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from tfprot.errors import DataFormatError
+from tfprot.uniprot.fields import FIELD_COLUMNS
+
 __all__ = [
-    "FIELD_COLUMNS",
     "FORMATS",
     "MalformedPageError",
     "Page",
@@ -37,32 +39,12 @@ __all__ = [
 
 FORMATS = ("tsv", "fasta")
 
-FIELD_COLUMNS = {
-    "accession": "Entry",
-    "id": "Entry Name",
-    "reviewed": "Reviewed",
-    "protein_name": "Protein names",
-    "gene_names": "Gene Names",
-    "organism_name": "Organism",
-    "organism_id": "Organism (ID)",
-    "length": "Length",
-    "sequence": "Sequence",
-    "cc_subcellular_location": "Subcellular location [CC]",
-    "ft_helix": "Helix",
-    "ft_strand": "Beta strand",
-    "ft_turn": "Turn",
-    "ft_transmem": "Transmembrane",
-    "ft_signal": "Signal peptide",
-    "go_c": "Gene Ontology (cellular component)",
-}
-"""UniProtKB return fields and the TSV column header UniProt gives each (the ones tfprot uses)."""
-
 _LINK = re.compile(r"<([^>]+)>\s*;\s*rel\s*=\s*\"?next\"?", re.IGNORECASE)
 _FASTA_BODY = re.compile(r"[A-Za-z*]+")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class MalformedPageError(Exception):
+class MalformedPageError(DataFormatError):
     """A response body that is cut off or not what was asked for; the client fetches it again."""
 
 

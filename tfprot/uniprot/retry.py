@@ -1,31 +1,35 @@
-"""When and how long to wait before asking UniProt again.
+"""When and how long to wait before asking UniProt again: settings for urllib3's ``Retry``.
 
-Retried: connection errors (refused, reset, dropped mid-body, timeouts), HTTP 429 and 5xx, and
-pages that arrive truncated or malformed. The wait doubles from ``initial_delay`` up to
-``max_delay`` (with a little jitter so that parallel jobs spread out), except after a response
-that says ``Retry-After``: then exactly that long (capped at ``max_retry_after``).
+:class:`RetryPolicy` holds tfprot's settings; :meth:`RetryPolicy.start` turns them into a
+:class:`urllib3.util.Retry`, which counts the attempts, knows which HTTP statuses are worth asking
+again (:data:`RETRY_STATUSES`, and 413/429/503 that carry ``Retry-After``), reads ``Retry-After``
+(seconds or an HTTP date) and computes the back-off. The wait doubles from ``initial_delay`` up to
+``max_delay``, plus up to ``jitter`` seconds at random so that parallel jobs spread out, except
+after a response that says ``Retry-After``: then that long (capped at ``max_retry_after``).
 
 >>> policy = RetryPolicy(initial_delay=1.0, max_delay=5.0, jitter=0.0)
->>> [policy.delay(attempt) for attempt in range(5)]
+>>> retry, delays = policy.start(), []
+>>> for _ in range(5):
+...     retry = retry.increment("GET", "https://rest.uniprot.org/uniprotkb/search")
+...     delays.append(policy.delay(retry))
+>>> delays
 [1.0, 2.0, 4.0, 5.0, 5.0]
->>> policy.delay(0, retry_after=7.0)
-7.0
->>> parse_retry_after("120"), parse_retry_after("soon")
-(120.0, None)
 """
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+
+from urllib3.exceptions import InvalidHeader
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Retry
 
 from tfprot.errors import DataFormatError
 
-__all__ = ["RETRY_STATUSES", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RETRY_STATUSES", "RetryPolicy"]
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """HTTP statuses worth asking again: timeout, too many requests, server-side errors."""
@@ -38,9 +42,9 @@ class RetryPolicy:
     Attributes:
         max_retries: retries after the first attempt (so ``max_retries + 1`` requests at most).
         initial_delay: seconds before the first retry; doubled for each further one.
-        max_delay: cap of the doubling back-off, in seconds.
+        max_delay: cap of the doubling back-off, in seconds (jitter included).
         max_retry_after: cap of a server's ``Retry-After``, in seconds.
-        jitter: the back-off is multiplied by a random factor in ``[1, 1 + jitter]``.
+        jitter: up to this many seconds, drawn at random, are added to each back-off.
         sleep: the function that waits (``time.sleep``); tests pass a recorder.
     """
 
@@ -48,48 +52,52 @@ class RetryPolicy:
     initial_delay: float = 1.0
     max_delay: float = 60.0
     max_retry_after: float = 600.0
-    jitter: float = 0.1
+    jitter: float = 1.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise DataFormatError(f"max_retries must be >= 0, got {self.max_retries}.")
-        for name in ("initial_delay", "max_delay", "max_retry_after", "jitter"):
-            if getattr(self, name) < 0:
-                raise DataFormatError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        for name in ("max_retries", "initial_delay", "max_delay", "max_retry_after", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise DataFormatError(f"{name} must be a number >= 0, got {value!r}.")
+        if not isinstance(self.max_retries, int):
+            raise DataFormatError(f"max_retries must be a whole number, got {self.max_retries!r}.")
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        backoff = min(self.initial_delay * 2.0**attempt, self.max_delay)
-        if self.jitter:
-            backoff *= 1.0 + self.jitter * random.random()
-        return backoff
+    def start(self) -> Retry:
+        """A fresh :class:`urllib3.util.Retry` for one request (``increment`` gives the next)."""
+        return _Retry(
+            total=self.max_retries,
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=self.initial_delay,
+            backoff_max=self.max_delay,
+            backoff_jitter=self.jitter,
+        )
+
+    def delay(self, retry: Retry, response: BaseHTTPResponse | None = None) -> float:
+        """Seconds to wait before the next attempt, after ``retry.increment(...)``.
+
+        ``Retry-After`` of ``response`` if it has a valid one (capped at ``max_retry_after``),
+        else the back-off of the failures so far.
+        """
+        try:
+            after = retry.get_retry_after(response) if response is not None else None
+        except InvalidHeader:  # neither seconds nor a date: back off instead
+            after = None
+        if after is not None:
+            return min(float(after), self.max_retry_after)
+        return retry.get_backoff_time()
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date.
+class _Retry(Retry):
+    """urllib3's ``Retry``, except that the first retry waits ``backoff_factor`` too.
 
-    >>> from datetime import datetime, timezone
-    >>> parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT",
-    ...                   now=datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc))
-    30.0
+    urllib3 waits ``backoff_factor * 2 ** (n - 1)`` before retry ``n >= 2`` and nothing before the
+    first; a server that has just answered 503 deserves a pause, so retry 1 waits
+    ``backoff_factor`` (and the waits double from there: 1, 2, 4... times ``backoff_factor``).
     """
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
-    return max((when - now).total_seconds(), 0.0)
+
+    def get_backoff_time(self) -> float:
+        if len(self.history) != 1:
+            return super().get_backoff_time()
+        first = self.backoff_factor + random.random() * self.backoff_jitter
+        return float(min(self.backoff_max, first))
