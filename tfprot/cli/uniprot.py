@@ -66,11 +66,10 @@ def run(args: argparse.Namespace) -> int:
         fields = tuple(labeler.fields)
     else:
         raise OptionError("Give --fields (e.g. accession,sequence,...) or a --labeler.")
-    config = ClientConfig(base_url=args.url)
-    if args.retries is not None:
-        if args.retries < 0:
-            raise OptionError(f"--retries must be 0 or more, got {args.retries}.")
-        config = ClientConfig(base_url=args.url, retry=RetryPolicy(max_retries=args.retries))
+    if args.retries is not None and args.retries < 0:
+        raise OptionError(f"--retries must be 0 or more, got {args.retries}.")
+    retry = RetryPolicy() if args.retries is None else RetryPolicy(max_retries=args.retries)
+    config = ClientConfig(base_url=args.url, retry=retry)
     result = fetch(
         args.query,
         fields,
