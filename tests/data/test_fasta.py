@@ -38,9 +38,12 @@ def test_gzip_is_read_transparently(tmp_path):
 def test_duplicate_ids_name_both_lines(tmp_path):
     path = write(tmp_path, ">a\nMKT\n>b\nMKT\n>a\nGGG\n")
     with pytest.raises(
-        DataFormatError, match=r"x.fasta, line 5: duplicate id 'a' \(first seen on line 1\)"
+        DataFormatError, match=r"x.fasta: 1 duplicate id .*'a' \(lines 1 and 5: sequence differs\)"
     ):
         read_fasta(path)
+    with pytest.raises(DataFormatError, match=r"line 5: duplicate id 'a' \(first seen on line 1\)"):
+        list(iter_fasta(path))  # raw entries: ids stay unique unless asked otherwise
+    assert [e.id for e in iter_fasta(path, unique_ids=False)] == ["a", "b", "a"]
 
 
 def test_bad_residue_names_file_line_id_character_and_position(tmp_path):

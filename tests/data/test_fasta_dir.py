@@ -22,7 +22,7 @@ def test_same_id_in_two_classes_names_both(tmp_path):
     (tmp_path / "a.fasta").write_text(">p1\nMKT\n")
     (tmp_path / "b.fasta").write_text(">p2\nMKT\n>p1\nGGG\n")
     with pytest.raises(
-        DataFormatError, match=r"b.fasta, line 3, id 'p1': id 'p1' is also in .*a.fasta, line 1"
+        DataFormatError, match=r"'p1' \(a.fasta, line 1; b.fasta, line 3: sequence and label differ"
     ):
         read_fasta_dir(tmp_path)
 

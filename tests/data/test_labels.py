@@ -99,3 +99,32 @@ def test_infer_task(labels, task):
 
 def test_infer_token_task():
     assert infer_task(from_lists(["MKT"], residue_labels=["HHE"])) is Task.TOKEN
+
+
+def test_one_class_only_names_the_file_the_column_and_what_to_do(tmp_path):
+    import tfprot
+
+    table = tmp_path / "one.csv"
+    table.write_text("id,sequence,location\np1,MKT,membrane\np2,GGS,membrane\np3,AAA,membrane\n")
+    with pytest.raises(LabelError) as info:
+        tfprot.ProteinDataset.from_path(table, "classification", fractions=(1.0, 0.0, 0.0))
+    message = str(info.value)
+    assert message.startswith(f"{table}: every training record (3) has the same label 'membrane'")
+    assert "(label column 'location')" in message and "--label-column" in message
+
+    folder = tmp_path / "classes"
+    folder.mkdir()
+    (folder / "membrane.fasta").write_text(">p1\nMKT\n>p2\nGGS\n")
+    with pytest.raises(LabelError, match="one FASTA file per class") as info:
+        tfprot.ProteinDataset.from_path(folder, "classification", fractions=(1.0, 0.0, 0.0))
+    assert str(info.value).startswith(f"{folder / 'membrane.fasta'}: every training record (2)")
+
+    flip = tmp_path / "flip"
+    flip.mkdir()
+    (flip / "sequences.fasta").write_text(">a\nMKT\n")
+    (flip / "sampled.fasta").write_text(">a SET=train VALIDATION=False\nCCC\n")
+    with pytest.raises(LabelError) as info:
+        tfprot.ProteinDataset.from_path(flip, "token")
+    assert str(info.value).startswith(
+        f"{flip / 'sampled.fasta'}: every training record (1) has the same per-residue label 'C'"
+    )

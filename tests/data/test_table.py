@@ -60,7 +60,9 @@ def test_wrong_field_count_and_bad_split_value_and_duplicate_id(tmp_path):
     with pytest.raises(DataFormatError, match="unknown split 'holdout'"):
         read_table(path)
     path.write_text("id,sequence\nx,MKT\nx,GGG\n")
-    with pytest.raises(DataFormatError, match=r"duplicate id 'x' \(first in row 1\)"):
+    with pytest.raises(
+        DataFormatError, match=r"1 duplicate id .*'x' \(row 1 \(line 2\); row 2 \(line 3\)"
+    ):
         read_table(path)
 
 

@@ -132,14 +132,17 @@ class ProteinDataset:
         *,
         format: str = "auto",
         reader_options: dict[str, Any] | None = None,
+        duplicates: str = "error",
         **options: Any,
     ) -> ProteinDataset:
         """Read records with :func:`tfprot.data.read_records` and build the data set.
 
-        ``reader_options`` go to the reader (column names, FLIP ``split``); ``options`` to the
+        ``reader_options`` go to the reader (column names, FLIP ``split``); ``duplicates``
+        (``'error'``, ``'first'``, ``'last'``) says what to do with ids repeated with different
+        contents (see :func:`tfprot.data.duplicates.resolve_duplicates`); ``options`` go to the
         constructor (``seed``, ``fractions``...).
         """
-        records = read_records(path, format=format, **(reader_options or {}))
+        records = read_records(path, format=format, duplicates=duplicates, **(reader_options or {}))
         options.setdefault("name", Path(path).name)
         return cls(records, task, **options)
 

@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 
 from tfprot.data._files import stem
-from tfprot.data.fasta import read_fasta
+from tfprot.data.duplicates import check_duplicates_option, resolve_duplicates
+from tfprot.data.fasta import fasta_records
 from tfprot.data.records import ProteinRecord
 from tfprot.errors import DataFileNotFoundError, DataFormatError
 
@@ -37,17 +38,22 @@ def fasta_files(folder: str | os.PathLike) -> list[Path]:
     )
 
 
-def read_fasta_dir(folder: str | os.PathLike) -> list[ProteinRecord]:
+def read_fasta_dir(folder: str | os.PathLike, *, duplicates: str = "error") -> list[ProteinRecord]:
     """Read every FASTA file in ``folder``; each record's label is its file's name.
 
     Records come class by class in file-name order. An id that appears in two files is an error
-    naming both (a protein cannot be in two single-label classes).
+    naming both (a protein cannot be in two single-label classes), unless ``duplicates`` is
+    ``'first'`` or ``'last'`` (the entry kept, in file-name order); an id repeated within a file
+    with the same sequence is kept once.
 
     Raises:
         DataFileNotFoundError: no such folder.
-        DataFormatError: no FASTA file in it, two files with the same label, or a duplicate id.
+        DataFormatError: no FASTA file in it, two files with the same label, a file that is not
+            UTF-8 text, or repeated ids that differ (all of them counted, the first few listed).
         InvalidSequenceError: a bad sequence, naming its file, line and id.
+        OptionError: an unknown ``duplicates`` value.
     """
+    check_duplicates_option(duplicates)
     files = fasta_files(folder)
     if not files:
         raise DataFormatError(
@@ -55,7 +61,6 @@ def read_fasta_dir(folder: str | os.PathLike) -> list[ProteinRecord]:
         )
     records: list[ProteinRecord] = []
     seen_labels: dict[str, Path] = {}
-    seen_ids: dict[str, ProteinRecord] = {}
     for path in files:
         label = stem(path)
         if label in seen_labels:
@@ -63,13 +68,11 @@ def read_fasta_dir(folder: str | os.PathLike) -> list[ProteinRecord]:
                 f"{path} and {seen_labels[label]} both give the label {label!r}; keep one file per class."
             )
         seen_labels[label] = path
-        for record in read_fasta(path, label=label):
-            if record.id in seen_ids:
-                raise DataFormatError(
-                    f"{record.where}: id {record.id!r} is also in {seen_ids[record.id].where}. "
-                    "A protein can be in one class file only; for several labels per protein use a "
-                    "table with a 'A;B' label column."
-                )
-            seen_ids[record.id] = record
-            records.append(record)
-    return records
+        records += fasta_records(path, label=label)
+    return resolve_duplicates(
+        records,
+        duplicates,
+        where=str(Path(folder)),
+        hint="A protein can be in one class file only; for several labels per protein use a "
+        "table with a 'A;B' label column.",
+    )

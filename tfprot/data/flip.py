@@ -28,6 +28,7 @@ import os
 from pathlib import Path
 
 from tfprot.data._files import stem
+from tfprot.data.duplicates import check_duplicates_option, resolve_duplicates
 from tfprot.data.fasta import FastaEntry, iter_fasta
 from tfprot.data.fasta_dir import fasta_files
 from tfprot.data.records import ProteinRecord, Source
@@ -54,6 +55,7 @@ def read_flip(
     split: str | None = None,
     sequences: str | os.PathLike | None = None,
     mask: str | os.PathLike | None = None,
+    duplicates: str = "error",
 ) -> list[ProteinRecord]:
     """Read a FLIP split into records with ``split`` set from ``SET``/``VALIDATION``.
 
@@ -63,20 +65,26 @@ def read_flip(
         split: which split file of a folder to read (e.g. ``'sampled'``); needed only when the
             folder holds several.
         sequences, mask: override the ``sequences.fasta``/``mask.fasta`` found beside the split.
+        duplicates: an id listed twice in the split file with different labels or sets is an
+            error (``'error'``), or keeps its ``'first'`` or ``'last'`` entry; exact repeats are
+            kept once (and logged). See :func:`tfprot.data.duplicates.resolve_duplicates`.
 
     Returns:
-        One record per entry of the split file, in its order: per-residue labels (``residue_labels``
+        One record per id of the split file, in its order: per-residue labels (``residue_labels``
         and ``mask``) for token tasks, ``label`` (the TARGET text) for sequence tasks.
 
     Raises:
         DataFormatError: a label string whose length differs from its sequence, an id missing from
-            ``sequences.fasta`` or ``mask.fasta``, a bad mask character, an unknown SET value.
+            ``sequences.fasta`` or ``mask.fasta``, a bad mask character, an unknown SET value, ids
+            repeated with different labels or sets, a file that is not UTF-8 text.
+        OptionError: an unknown ``duplicates`` value.
     """
+    check_duplicates_option(duplicates)
     labels_path, sequences_path, mask_path = _locate(Path(path), split, sequences, mask)
     sequence_entries = _by_id(sequences_path) if sequences_path else None
     mask_entries = _by_id(mask_path) if mask_path else None
     records: list[ProteinRecord] = []
-    for entry in iter_fasta(labels_path):
+    for entry in iter_fasta(labels_path, unique_ids=False):
         keys = _header_keys(entry)
         record_split = _split_of(keys, entry)
         source = Source(entry.path, line=entry.line)
@@ -116,6 +124,7 @@ def read_flip(
         )
     if not records:
         raise DataFormatError(f"{labels_path}: no entries in this FLIP split file.")
+    records = resolve_duplicates(records, duplicates)
     if sequence_entries is not None and len(sequence_entries) > len(records):
         logger.info(
             "%s: %d of %d sequences in %s are not in this split and are not used.",

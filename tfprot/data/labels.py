@@ -145,6 +145,7 @@ class LabelEncoder:
         task = Task.parse(task)
         if task is Task.REGRESSION:
             return cls(task, (), separator)
+        records = list(records)
         names: set[str] = set()
         for record in records:
             if task is Task.TOKEN:
@@ -156,6 +157,8 @@ class LabelEncoder:
                 )
             else:
                 names.update(_sequence_labels(record, task, separator))
+        if len(names) < 2 and task is not Task.MULTILABEL:
+            raise LabelError(_too_few_classes(records, task, sorted(names)))
         return cls(task, tuple(sorted(names)), separator)
 
     @property
@@ -234,6 +237,34 @@ class LabelEncoder:
         return cls(
             Task.parse(data["task"]), tuple(data.get("classes", ())), data.get("separator", ";")
         )
+
+
+def _too_few_classes(records: list[ProteinRecord], task: Task, names: list[str]) -> str:
+    """Why a vocabulary fitted on ``records`` is too small: the files, the label column, advice."""
+    paths = list(dict.fromkeys(r.source.path for r in records if r.source and r.source.path))
+    files = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    columns = list(dict.fromkeys(r.source.label_column for r in records if r.source))
+    column = columns[0] if len(columns) == 1 and columns[0] else None
+    what = "per-residue label" if task is Task.TOKEN else "label"
+    found = f"the same {what} {names[0]!r}" if names else f"no {what} that counts"
+    where = f" (label column {column!r})" if column else ""
+    if column:
+        advice = (
+            "Check that this is the label column (name another with --label-column, or "
+            "label_column=) and that the file holds every class"
+        )
+    elif task is Task.TOKEN:
+        advice = "Check that the labels file (and its mask) belong to this data"
+    else:
+        advice = (
+            "Check that the data holds every class (a folder needs one FASTA file per class; a "
+            "single FASTA file carries no labels)"
+        )
+    return (
+        f"{files or 'the records'}: every training record ({len(records)}) has {found}{where}, "
+        f"but a {task.value} task needs at least two classes. {advice}; for numeric targets use "
+        "the regression task."
+    )
 
 
 def _always(labels) -> tuple[bool, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tfprot.data.duplicates import check_duplicates_option, resolve_duplicates
 from tfprot.data.records import ProteinRecord, Source
 from tfprot.data.sequences import clean_sequence
 from tfprot.data.table import detect_columns, parse_split
@@ -27,6 +28,7 @@ def from_lists(
     masks: Sequence[Sequence[bool]] | None = None,
     splits: Sequence[str | None] | None = None,
     name: str = "<list>",
+    duplicates: str = "error",
 ) -> list[ProteinRecord]:
     """Build validated records from parallel lists.
 
@@ -38,11 +40,25 @@ def from_lists(
         masks: one per-residue 0/1 (or bool) list each; 0 residues do not count.
         splits: ``'train'``/``'validation'``/``'test'`` (or ``None``) each.
         name: how to call this collection in error messages.
+        duplicates: an id repeated with different contents is an error (``'error'``), or keeps
+            its ``'first'`` or ``'last'`` occurrence; exact repeats are kept once (and logged).
+            See :func:`tfprot.data.duplicates.resolve_duplicates`.
 
     Raises:
-        DataFormatError: lists of different lengths, duplicate ids.
+        DataFormatError: lists of different lengths, ids repeated with different contents.
         InvalidSequenceError: a bad sequence, naming its position in the list and id.
+        OptionError: an unknown ``duplicates`` value.
     """
+    check_duplicates_option(duplicates)
+    return resolve_duplicates(
+        _records_from_lists(sequences, labels, ids, residue_labels, masks, splits, name),
+        duplicates,
+    )
+
+
+def _records_from_lists(
+    sequences, labels, ids, residue_labels, masks, splits, name, label_column=None
+) -> list[ProteinRecord]:
     if isinstance(sequences, str):
         raise DataFormatError(
             f"{name}: expected a list of sequences, got one string; wrap it in [...]."
@@ -60,14 +76,10 @@ def from_lists(
         if values is not None and len(values) != count:
             raise DataFormatError(f"{name}: {count} sequences but {len(values)} {what}.")
     records = []
-    seen: dict[str, int] = {}
     for index, raw in enumerate(sequences):
         record_id = str(ids[index]) if ids is not None else f"seq{index}"
-        source = Source(name, row=index + 1)
+        source = Source(name, row=index + 1, label_column=label_column)
         where = f"{source.describe()}, id {record_id!r}"
-        if record_id in seen:
-            raise DataFormatError(f"{where}: duplicate id (also row {seen[record_id]}).")
-        seen[record_id] = index + 1
         label = _normalise_label(labels[index]) if labels is not None else None
         split = splits[index] if splits is not None else None
         records.append(
@@ -95,11 +107,13 @@ def from_hf_dataset(
     split_column: str | None = None,
     residue_label_column: str | None = None,
     mask_column: str | None = None,
+    duplicates: str = "error",
 ) -> list[ProteinRecord]:
     """Build records from a 🤗 ``datasets.Dataset``, or a ``DatasetDict`` whose keys are splits.
 
     ``ClassLabel`` columns are turned back into their names (and ``Sequence(ClassLabel)`` into a
     tuple of names for multi-label tasks), so the label vocabulary is the one of the data set.
+    ``duplicates`` is as for :func:`from_lists`, over all splits together.
 
     >>> import datasets
     >>> ds = datasets.Dataset.from_dict({"sequence": ["MKTAY", "GGSW"], "label": [1, 0]},
@@ -108,6 +122,7 @@ def from_hf_dataset(
     >>> [(r.sequence, r.label) for r in from_hf_dataset(ds)]
     [('MKTAY', 'membrane'), ('GGSW', 'cytosol')]
     """
+    check_duplicates_option(duplicates)
     columns = {
         "sequence_column": sequence_column,
         "label_column": label_column,
@@ -127,8 +142,7 @@ def from_hf_dataset(
         for part, split, name, split_col in parts
         for record in _from_one_dataset(part, split, name, split_column=split_col, **columns)
     ]
-    _check_unique(records)
-    return records
+    return resolve_duplicates(records, duplicates)
 
 
 def _from_one_dataset(
@@ -172,16 +186,17 @@ def _from_one_dataset(
     splits = list(dataset[columns.split]) if columns.split else None
     if split is not None:
         splits = [split] * len(dataset)
-    return from_lists(
+    return _records_from_lists(
         list(dataset[columns.sequence]),
         labels,
-        ids=[str(i) for i in dataset[columns.id]]
+        [str(i) for i in dataset[columns.id]]
         if columns.id
         else [f"{name.strip('<>')}:{i}" for i in range(len(dataset))],
-        residue_labels=residue_labels,
-        masks=list(dataset[mask_column]) if mask_column else None,
-        splits=splits,
-        name=name,
+        residue_labels,
+        list(dataset[mask_column]) if mask_column else None,
+        splits,
+        name,
+        label_column=columns.label,
     )
 
 
@@ -223,11 +238,3 @@ def _normalise_residue_labels(labels: Any):
     if labels is None or isinstance(labels, str):
         return labels
     return tuple(str(label) for label in labels)
-
-
-def _check_unique(records: list[ProteinRecord]) -> None:
-    seen: dict[str, ProteinRecord] = {}
-    for record in records:
-        if record.id in seen:
-            raise DataFormatError(f"{record.where}: duplicate id (also {seen[record.id].where}).")
-        seen[record.id] = record

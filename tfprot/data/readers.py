@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tfprot.data.duplicates import check_duplicates_option
 from tfprot.data.fasta import iter_fasta, read_fasta
 from tfprot.data.fasta_dir import FASTA_SUFFIXES, read_fasta_dir
 from tfprot.data.flip import SEQUENCES_FILE, read_flip
@@ -61,13 +62,16 @@ def detect_format(path: str | os.PathLike) -> str:
 
 
 def read_records(
-    path: str | os.PathLike, format: str = "auto", **options: Any
+    path: str | os.PathLike, format: str = "auto", *, duplicates: str = "error", **options: Any
 ) -> list[ProteinRecord]:
     """Read labelled (or unlabelled) protein records from a file or folder.
 
     Args:
         path: the file or folder.
         format: one of ``FORMATS``.
+        duplicates: ids repeated with different contents are an error (``'error'``), or keep
+            their ``'first'`` or ``'last'`` occurrence; exact repeats are kept once (and logged).
+            See :func:`tfprot.data.duplicates.resolve_duplicates`.
         **options: passed to the reader: column names for tables (``sequence_column``,
             ``label_column``, ``id_column``, ``split_column``...), ``split`` for FLIP folders.
 
@@ -82,6 +86,7 @@ def read_records(
     """
     if format not in FORMATS:
         raise DataFormatError(f"Unknown format {format!r}. Expect one of {FORMATS}.")
+    check_duplicates_option(duplicates)
     chosen = detect_format(path) if format == "auto" else format
     if format == "auto":
         logger.info("%s: reading as %s", path, chosen)
@@ -93,7 +98,7 @@ def read_records(
         "flip": _read_flip_any,
     }
     try:
-        return readers[chosen](path, **options)
+        return readers[chosen](path, duplicates=duplicates, **options)
     except TypeError as error:
         if "unexpected keyword" in str(error):
             raise DataFormatError(

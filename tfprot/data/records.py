@@ -23,11 +23,15 @@ Label = str | float | tuple[str, ...]
 
 @dataclass(frozen=True)
 class Source:
-    """Where a record was read: a file (or in-memory collection) and a 1-based line or row."""
+    """Where a record was read: a file (or in-memory collection) and a 1-based line or row.
+
+    ``label_column`` is the table column its label came from, for messages about the labels.
+    """
 
     path: str | None = None
     line: int | None = None
     row: int | None = None
+    label_column: str | None = None
 
     def describe(self) -> str:
         """Human-readable location, e.g. ``'train.csv, row 12 (line 13)'``.

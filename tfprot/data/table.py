@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfprot.data._files import open_text
+from tfprot.data._files import read_text
+from tfprot.data.duplicates import check_duplicates_option, resolve_duplicates
 from tfprot.data.records import ProteinRecord, Source
 from tfprot.data.sequences import clean_sequence
 from tfprot.errors import DataFormatError
@@ -147,6 +148,7 @@ def read_table(
     split_column: str | None = None,
     validation_column: str | None = None,
     delimiter: str | None = None,
+    duplicates: str = "error",
 ) -> list[ProteinRecord]:
     """Read a CSV or TSV file (optionally ``.gz``) into validated records.
 
@@ -156,18 +158,23 @@ def read_table(
         sequence_column, label_column, id_column, split_column, validation_column: header names;
             ``None`` detects them (see :func:`detect_columns`).
         delimiter: force a delimiter.
+        duplicates: an id repeated with a different sequence, label or split is an error
+            (``'error'``), or keeps its ``'first'`` or ``'last'`` row; exact repeats are kept once
+            (and logged). See :func:`tfprot.data.duplicates.resolve_duplicates`.
 
     Returns:
-        One record per row. Ids come from the id column or are ``row<N>``; a ``validation`` flag
+        One record per id. Ids come from the id column or are ``row<N>``; a ``validation`` flag
         turns a train row into a validation row (the FLIP convention). Empty label cells give
         ``label=None``.
 
     Raises:
-        DataFileNotFoundError, DataFormatError, InvalidSequenceError: each naming file and row.
+        DataFileNotFoundError, DataFormatError, InvalidSequenceError: each naming file and row
+            (a file that is not UTF-8 text is a DataFormatError naming the line and byte).
+        OptionError: an unknown ``duplicates`` value.
     """
+    check_duplicates_option(duplicates)
     name = os.fspath(path)
-    with open_text(path) as handle:
-        text = handle.read()
+    text = read_text(path)
     if not text.strip():
         raise DataFormatError(f"{name}: the table is empty.")
     delimiter = delimiter or _delimiter_for(Path(name), text)
@@ -187,13 +194,12 @@ def read_table(
     )
     index = {column: header.index(column) for column in header}
     records: list[ProteinRecord] = []
-    seen_ids: dict[str, int] = {}
     row_number = 0
     try:
         for row_number, row in enumerate(reader, start=1):
             if not any(cell.strip() for cell in row):
                 continue
-            source = Source(name, line=reader.line_num, row=row_number)
+            source = Source(name, line=reader.line_num, row=row_number, label_column=columns.label)
             where = source.describe()
             if len(row) != len(header):
                 raise DataFormatError(
@@ -205,12 +211,6 @@ def read_table(
                 return None if column is None else row[index[column]].strip()
 
             record_id = cell(columns.id) or f"row{row_number}"
-            if record_id in seen_ids:
-                raise DataFormatError(
-                    f"{where}: duplicate id {record_id!r} (first in row {seen_ids[record_id]}). "
-                    "Ids must be unique."
-                )
-            seen_ids[record_id] = row_number
             where = f"{where}, id {record_id!r}"
             split = parse_split(cell(columns.split), where) if columns.split else None
             if columns.validation and _parse_flag(cell(columns.validation), where):
@@ -230,7 +230,7 @@ def read_table(
         raise DataFormatError(f"{name}, row {row_number + 1}: cannot parse ({error}).") from error
     if not records:
         raise DataFormatError(f"{name}: the table has a header but no rows.")
-    return records
+    return resolve_duplicates(records, duplicates)
 
 
 def _delimiter_for(path: Path, text: str) -> str:
