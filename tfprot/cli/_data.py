@@ -1,4 +1,5 @@
-"""Reading the ``--data`` of ``tfprot train``: format, table columns and FLIP split, said aloud.
+"""Reading the ``--data`` of ``tfprot train``: format, table columns, FLIP split and what to do with
+repeated ids (``--duplicates``), said aloud.
 
 A table's columns are resolved before reading (given names must exist; the others are detected
 when the header makes them obvious), so the command can say what it chose.
@@ -15,7 +16,7 @@ from typing import Any
 
 from tfprot.errors import DataFileNotFoundError, DataFormatError, OptionError
 
-__all__ = ["TrainingData", "add_data_options", "read_training_data"]
+__all__ = ["TrainingData", "add_data_options", "add_duplicates_option", "read_training_data"]
 
 TABLE_OPTIONS = ("sequence_column", "label_column", "id_column", "split_column")
 
@@ -53,7 +54,21 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"table: the {role} column (default: detected from the header)",
         )
+    add_duplicates_option(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and shuffling")
+
+
+def add_duplicates_option(parser: argparse.ArgumentParser) -> None:
+    """``--duplicates error|first|last`` (default ``error``), read as ``args.duplicates``."""
+    from tfprot.data.duplicates import DUPLICATES
+
+    parser.add_argument(
+        "--duplicates",
+        default="error",
+        choices=DUPLICATES,
+        help="an id repeated with a different sequence, label or split: refuse it (error, the "
+        "default), or keep its first or last occurrence; exact repeats are always kept once",
+    )
 
 
 def read_training_data(args: argparse.Namespace, task: str) -> TrainingData:
@@ -107,11 +122,15 @@ def read_training_data(args: argparse.Namespace, task: str) -> TrainingData:
             )
     if is_table:  # the command says which columns it chose; the reader need not say it again
         logging.getLogger("tfprot.data.table").setLevel(logging.WARNING)
+    duplicates = getattr(args, "duplicates", "error")
+    if duplicates != "error":
+        choices["duplicates"] = duplicates
     dataset = ProteinDataset.from_path(
         path,
         task,
         format=chosen,
         reader_options=options,
+        duplicates=duplicates,
         seed=args.seed,
         name=path.name.split(".")[0] or str(path),
     )
@@ -124,10 +143,13 @@ def _is_table(path: Path) -> bool:
 
 
 def _header(path: Path, delimiter: str | None) -> list[str]:
-    from tfprot.data._files import open_text
+    from tfprot.data._files import read_lines
 
-    with open_text(path) as handle:
-        first = handle.readline()
+    lines = read_lines(path)
+    try:
+        first = next(lines, "")
+    finally:
+        lines.close()
     if not first.strip():
         raise DataFormatError(f"{path}: the table is empty.")
     if delimiter is None:
@@ -152,4 +174,8 @@ def describe_choices(data: TrainingData) -> list[str]:
         lines.append("columns   : " + ", ".join(parts))
     if "split" in data.choices:
         lines.append(f"FLIP split: {data.choices['split']}")
+    if "duplicates" in data.choices:
+        lines.append(
+            f"duplicates: the {data.choices['duplicates']} occurrence of a repeated id kept"
+        )
     return lines
