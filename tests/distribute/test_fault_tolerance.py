@@ -101,3 +101,54 @@ def test_killed_training_resumes_at_its_checkpoint_and_ends_equal_to_an_uninterr
     # The first epoch's metrics come back from before the kill (history.json), unchanged.
     assert len(resumed["history"]["loss"]) == 2
     assert resumed["history"]["loss"][0] == uninterrupted["history"]["loss"][0]
+
+
+def test_gfile_paths_clock_based_saves_and_a_changed_run():
+    # ram:// is TensorFlow's in-memory file system: a path only tf.io.gfile can use, like gs://.
+    import tensorflow as tf
+
+    import tfprot
+    from tfprot.distribute import (
+        check_run_identity,
+        epoch_datasets,
+        fit_resumable,
+        remove_checkpoints,
+    )
+    from tfprot.errors import OptionError
+
+    full = tfprot.ProteinDataset.example()
+    short = [r for r in full.records("train") if len(r) <= 120]
+    records = [r for r in short if r.label == "cytoplasmic"][:12]
+    records += [r for r in short if r.label == "plasma_membrane"][:12]
+    data = tfprot.ProteinDataset(records, "classification", name="short")
+    model = tfprot.sequence_classifier("tiny-esm", data, precision="float32")
+    make = epoch_datasets(data, "train", model.tokenizer, batch_tokens=512, seed=3)
+    directory = "ram://tfprot-fault-tolerance/run"
+    identity = {"epochs": 1, "data_sha256": "abc"}
+    result = fit_resumable(
+        model,
+        make,
+        epochs=1,
+        checkpoint_dir=directory,
+        save_every_seconds=1e-9,  # due after every step
+        keep=100,
+        verbose=0,
+        run_identity=identity,
+    )
+    steps = result.steps_per_epoch
+    assert steps > 2
+    # A save after each step but the last, then the end-of-epoch one: ckpt-1 ... ckpt-steps.
+    names = tf.io.gfile.listdir(directory)
+    assert sorted(n for n in names if n.endswith(".index")) == sorted(
+        f"ckpt-{i}.index" for i in range(1, steps + 1)
+    )
+    assert {"run.json", "history.json", "checkpoint"} <= set(names)
+    assert latest_position(directory) == (1, 0)
+
+    check_run_identity(directory, identity)  # the same run: resumes
+    with pytest.raises(OptionError, match=r"changed: data \(its content\), epochs 1 -> 2"):
+        check_run_identity(directory, {"epochs": 2, "data_sha256": "abd"})
+    with pytest.raises(OptionError, match="different run"):
+        fit_resumable(model, make, epochs=2, checkpoint_dir=directory, run_identity={"x": 1})
+    remove_checkpoints(directory)
+    assert not tf.io.gfile.exists(directory)

@@ -16,7 +16,12 @@ checkpoint and continues *at the next batch*, not at the start of the epoch:
 Checkpoints are atomic: TensorFlow writes the data files first and then replaces the
 ``checkpoint`` index file by a rename, so a process killed while saving leaves the previous
 checkpoint as the latest. The loss history is written beside them the same way
-(``history.json``). The final model is saved (``save_pretrained``, itself atomic) only after the
+(``history.json``). ``checkpoint_dir`` may be any path ``tf.io.gfile`` knows, e.g.
+``gs://bucket/run`` on a Cloud TPU.
+
+A run started with ``run_identity=`` (what makes the run itself: data, options...) records it
+in ``run.json``; a later start with a different identity refuses to resume into those
+checkpoints (:func:`check_run_identity`) instead of silently continuing another run. The final model is saved (``save_pretrained``, itself atomic) only after the
 last epoch ends well, and only by the chief worker under ``MultiWorkerMirroredStrategy``.
 
 What is not in a checkpoint: random-number state (dropout masks). A resumed run is bit-for-bit
@@ -39,8 +44,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +54,21 @@ from tfprot._io import write_text_atomic
 from tfprot._keras import keras
 from tfprot.errors import OptionError
 
-__all__ = ["ResumableResult", "epoch_datasets", "fit_resumable", "latest_position"]
+__all__ = [
+    "ResumableResult",
+    "check_run_identity",
+    "epoch_datasets",
+    "fit_resumable",
+    "latest_position",
+    "remove_checkpoints",
+]
 
 logger = logging.getLogger(__name__)
 _keras = keras()
 
 HISTORY_FILE = "history.json"
+RUN_FILE = "run.json"
+"""The identity of the run whose checkpoints a folder holds (``run_identity=``)."""
 
 
 @dataclass(frozen=True)
@@ -98,13 +112,76 @@ def latest_position(checkpoint_dir: str | os.PathLike) -> tuple[int, int] | None
     """``(epoch, step)`` of the latest checkpoint in ``checkpoint_dir``; ``None`` when none."""
     import tensorflow as tf
 
-    path = tf.train.latest_checkpoint(str(checkpoint_dir))
+    path = tf.train.latest_checkpoint(os.fspath(checkpoint_dir))
     if path is None:
         return None
-    reader = tf.train.load_checkpoint(path)
+    # Not tf.train.load_checkpoint: it takes a path on a file system whose every path "is a
+    # folder" (TensorFlow's ram://) for a folder.
+    reader = tf.compat.v1.train.NewCheckpointReader(path)
     key = next(k for k in reader.get_variable_to_shape_map() if k.startswith("position/"))
     epoch, step = (int(v) for v in reader.get_tensor(key))
     return epoch, step
+
+
+def check_run_identity(checkpoint_dir: str | os.PathLike, identity: Mapping[str, Any]) -> None:
+    """Refuse to resume from ``checkpoint_dir`` when its checkpoints belong to another run.
+
+    Passes when the folder holds no checkpoint yet (a fresh start) or its ``run.json`` records
+    the same ``identity`` (a JSON-able mapping).
+
+    Raises:
+        OptionError: there are checkpoints, and ``run.json`` is missing or records another
+            identity; the message lists what changed.
+
+    >>> import tempfile
+    >>> check_run_identity(tempfile.mkdtemp(), {"epochs": 3})  # no checkpoint yet
+    """
+    import tensorflow as tf
+
+    directory = os.fspath(checkpoint_dir)
+    if tf.train.latest_checkpoint(directory) is None:
+        return
+    stored = _read_json(_join(directory, RUN_FILE))
+    wanted = json.loads(json.dumps(dict(identity)))
+    if stored is None:
+        raise OptionError(
+            f"{directory} holds checkpoints of an unknown run (no {RUN_FILE}); resuming could "
+            "continue another run. Remove it, or choose another checkpoint folder."
+        )
+    if stored != wanted:
+        raise OptionError(
+            f"{directory} holds the checkpoints of a different run ({_differences(stored, wanted)}"
+            "); rerun the original command to resume it, or remove that folder to start afresh."
+        )
+
+
+def remove_checkpoints(checkpoint_dir: str | os.PathLike) -> None:
+    """Remove ``checkpoint_dir`` and everything in it (local or ``gs://``): once a run has ended
+    well and its results are saved, its checkpoints are only disk space."""
+    import tensorflow as tf
+
+    directory = os.fspath(checkpoint_dir)
+    if tf.io.gfile.exists(directory):
+        tf.io.gfile.rmtree(directory)
+
+
+def _differences(stored: dict[str, Any], wanted: dict[str, Any], shown: int = 4) -> str:
+    """What changed between two identities, for a message.
+
+    >>> _differences({"epochs": 3, "data_sha256": "a"}, {"epochs": 5, "data_sha256": "b"})
+    'changed: data (its content), epochs 3 -> 5'
+    """
+    changed = []
+    for key in sorted(set(stored) | set(wanted)):
+        old, new = stored.get(key), wanted.get(key)
+        if old == new:
+            continue
+        if key.endswith("_sha256"):
+            changed.append(f"{key.removesuffix('_sha256')} (its content)")
+        else:
+            changed.append(f"{key} {json.dumps(old)} -> {json.dumps(new)}")
+    more = f" and {len(changed) - shown} more" if len(changed) > shown else ""
+    return "changed: " + ", ".join(changed[:shown]) + more
 
 
 def fit_resumable(
@@ -114,11 +191,13 @@ def fit_resumable(
     epochs: int,
     checkpoint_dir: str | os.PathLike,
     save_every_steps: int | None = None,
+    save_every_seconds: float | None = None,
     final_model_dir: str | os.PathLike | None = None,
     validation_data: Any = None,
     callbacks: list | None = None,
     keep: int = 2,
     verbose: int | str = "auto",
+    run_identity: Mapping[str, Any] | None = None,
 ) -> ResumableResult:
     """Train ``model`` for ``epochs``, resuming from ``checkpoint_dir`` if a checkpoint is there.
 
@@ -127,30 +206,50 @@ def fit_resumable(
         make_dataset: ``epoch -> tf.data.Dataset`` with a known cardinality, the same every
             epoch, and an order that depends only on the epoch (see :func:`epoch_datasets`).
         epochs: total epochs (counting those run before a restart).
-        checkpoint_dir: where checkpoints go (created).
+        checkpoint_dir: where checkpoints go (created; a local path or one ``tf.io.gfile``
+            knows, such as ``gs://bucket/run``).
         save_every_steps: also save every this many steps inside an epoch (``None``: at the end
             of each epoch only).
+        save_every_seconds: also save inside an epoch once this many seconds have passed since
+            the last save (checked after each step). Not under a multi-worker strategy, whose
+            workers must save at the same step: use ``save_every_steps`` there.
         final_model_dir: ``save_pretrained`` the model here once every epoch has run.
         validation_data: passed to ``fit``.
         callbacks: more Keras callbacks.
         keep: checkpoints kept.
         verbose: passed to ``fit``.
+        run_identity: what makes this run (data, options; JSON-able): recorded in ``run.json``,
+            and a start with another identity refuses to resume (:func:`check_run_identity`).
 
     Raises:
-        OptionError: ``epochs`` or ``save_every_steps`` below 1, or a dataset of unknown length.
+        OptionError: ``epochs``, ``save_every_steps`` or ``save_every_seconds`` below 1 (or
+            time-based saving under several workers), a dataset of unknown length, or
+            checkpoints of another run.
     """
     import tensorflow as tf
 
-    if epochs < 1 or (save_every_steps is not None and save_every_steps < 1):
+    if (
+        epochs < 1
+        or (save_every_steps is not None and save_every_steps < 1)
+        or (save_every_seconds is not None and save_every_seconds <= 0)
+    ):
         raise OptionError(
-            f"epochs and save_every_steps must be positive, got {epochs} and {save_every_steps}."
+            "epochs, save_every_steps and save_every_seconds must be positive, got "
+            f"{epochs}, {save_every_steps} and {save_every_seconds}."
         )
     strategy = model.distribute_strategy
+    if save_every_seconds is not None and _several_workers(strategy):
+        raise OptionError(
+            "save_every_seconds cannot be used with several workers (they must save at the same "
+            "step); use save_every_steps."
+        )
     chief = _is_chief(strategy)
-    directory = Path(checkpoint_dir)
+    directory = os.fspath(checkpoint_dir)
+    if run_identity is not None:
+        check_run_identity(directory, run_identity)
     # Every worker saves (saving may need all of them), the others into a scratch folder.
-    own_dir = directory if chief else directory / f".worker-{_task_id(strategy)}"
-    own_dir.mkdir(parents=True, exist_ok=True)
+    own_dir = directory if chief else _join(directory, f".worker-{_task_id(strategy)}")
+    tf.io.gfile.makedirs(own_dir)
 
     steps_per_epoch = int(make_dataset(0).cardinality())
     if steps_per_epoch < 1:
@@ -164,22 +263,27 @@ def fit_resumable(
         model.optimizer.build(model.trainable_variables)
         position = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="position")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, position=position)
-    manager = tf.train.CheckpointManager(checkpoint, str(own_dir), max_to_keep=keep)
-    latest = tf.train.latest_checkpoint(str(directory))
+    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=keep)
+    latest = tf.train.latest_checkpoint(directory)
     if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
+        _restore(checkpoint, latest)
+    elif run_identity is not None and chief:
+        _write_text(_join(directory, RUN_FILE), json.dumps(dict(run_identity), indent=1) + "\n")
     start_epoch, start_step = (int(v) for v in position.numpy())
     if latest:
         logger.info(
-            "Resuming from %s at epoch %d, step %d of %d.",
-            latest,
+            "Resuming from step %d of %d (epoch %d, batch %d of %d) in %s.",
+            start_epoch * steps_per_epoch + start_step,
+            epochs * steps_per_epoch,
             start_epoch + 1,
             start_step,
             steps_per_epoch,
+            directory,
         )
-    history = _read_history(directory) if latest else {}
+    history = (_read_json(_join(directory, HISTORY_FILE)) or {}) if latest else {}
 
-    saver = _PositionSaver(manager, position, save_every_steps, steps_per_epoch)
+    saver = _PositionSaver(manager, position, save_every_steps, save_every_seconds, steps_per_epoch)
+    progress = [_ProgressOfAllEpochs(epochs)] if verbose != 0 else []
     for epoch in range(start_epoch, epochs):
         skip = start_step if epoch == start_epoch else 0
         dataset = make_dataset(epoch)
@@ -191,42 +295,119 @@ def fit_resumable(
             epochs=epoch + 1,
             initial_epoch=epoch,
             validation_data=validation_data,
-            callbacks=[saver, *(callbacks or [])],
+            callbacks=[saver, *progress, *(callbacks or [])],
             verbose=verbose,
         )
         for key, values in run.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
         position.assign([epoch + 1, 0])
-        manager.save()
+        _save_checkpoint(manager)
+        saver.saved()
         if chief:
-            write_text_atomic(directory / HISTORY_FILE, json.dumps(history, indent=1) + "\n")
+            _write_text(_join(directory, HISTORY_FILE), json.dumps(history, indent=1) + "\n")
 
     saved = None
     if final_model_dir is not None and chief:
         saved = model.save_pretrained(final_model_dir)
-    if not chief:
-        shutil.rmtree(own_dir, ignore_errors=True)
+    if not chief and tf.io.gfile.exists(own_dir):
+        tf.io.gfile.rmtree(own_dir)
     return ResumableResult(history, (start_epoch, start_step), steps_per_epoch, saved)
 
 
 class _PositionSaver(_keras.callbacks.Callback):
-    """Saves a checkpoint every ``every`` steps with the position ``(epoch, step)`` reached."""
+    """Saves a checkpoint with the position ``(epoch, step)`` reached, every ``every`` steps or
+    once ``every_seconds`` have passed since the last save."""
 
-    def __init__(self, manager, position, every: int | None, steps_per_epoch: int):
+    def __init__(
+        self,
+        manager,
+        position,
+        every: int | None,
+        every_seconds: float | None,
+        steps_per_epoch: int,
+    ):
         super().__init__()
         self.manager, self.position, self.every = manager, position, every
+        self.every_seconds = every_seconds
         self.steps_per_epoch = steps_per_epoch
         self.epoch = self.offset = 0
+        self.last_save = time.monotonic()
 
     def begin_epoch(self, epoch: int, offset: int) -> None:
         self.epoch, self.offset = epoch, offset
 
+    def saved(self) -> None:
+        self.last_save = time.monotonic()
+
     def on_train_batch_end(self, batch, logs=None):
         step = self.offset + batch + 1
-        if self.every and step % self.every == 0 and step < self.steps_per_epoch:
+        if step >= self.steps_per_epoch:  # the end-of-epoch checkpoint follows
+            return
+        due = bool(self.every) and step % self.every == 0
+        if self.every_seconds is not None:
+            due = due or time.monotonic() - self.last_save >= self.every_seconds
+        if due:
             self.position.assign([self.epoch, step])
-            path = self.manager.save()
+            path = _save_checkpoint(self.manager)
+            self.saved()
             logger.debug("Checkpoint %s at epoch %d, step %d.", path, self.epoch + 1, step)
+
+
+class _ProgressOfAllEpochs(_keras.callbacks.ProgbarLogger):
+    """Keras' progress lines, counting epochs out of the whole run (each ``fit`` here runs one
+    epoch, which Keras would show as "Epoch 2/2", "Epoch 3/3"...)."""
+
+    def __init__(self, epochs: int):
+        super().__init__(count_mode="steps")
+        self.total_epochs = epochs
+
+    def set_params(self, params):
+        super().set_params({**params, "epochs": self.total_epochs})
+
+
+def _save_checkpoint(manager) -> str:
+    """``manager.save()``; a failure to write (a full disk, no permission) is an
+    :class:`~tfprot.errors.OutputError` naming the folder, not TensorFlow's op error."""
+    import tensorflow as tf
+
+    try:
+        return manager.save()
+    except tf.errors.OpError as error:
+        from tfprot.errors import OutputError
+
+        raise OutputError(
+            f"{manager.directory}: could not write a checkpoint ({_op_message(error)}); free "
+            "space there or choose another checkpoint folder, and start again: the run resumes "
+            "from its last checkpoint."
+        ) from error
+
+
+def _restore(checkpoint, path: str) -> None:
+    import tensorflow as tf
+
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (tf.errors.OpError, AssertionError, ValueError) as error:
+        from tfprot.errors import CheckpointError
+
+        raise CheckpointError(
+            f"{path}: cannot resume from this checkpoint ({_op_message(error)}); it is damaged "
+            "or belongs to another model. Remove its folder to start afresh."
+        ) from error
+
+
+def _op_message(error: Exception) -> str:
+    """TensorFlow's message without its ``{{function_node ...}}`` prefix and ``[Op:...]`` tail.
+
+    >>> _op_message(ValueError("{{function_node __wrapped__SaveV2}} /d/x.tmp; No space left on device [Op:SaveV2]"))
+    '/d/x.tmp; No space left on device'
+    """
+    import re
+
+    text = getattr(error, "message", None) or str(error)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", text)
+    return " ".join(text.split())
 
 
 def _set_schedule_length(model, total_steps: int) -> None:
@@ -240,9 +421,53 @@ def _set_schedule_length(model, total_steps: int) -> None:
         schedule.set_total_steps(total_steps)
 
 
-def _read_history(directory: Path) -> dict[str, list[float]]:
-    path = directory / HISTORY_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def _join(directory: str, name: str) -> str:
+    """
+    >>> _join("gs://bucket/run/", "run.json")
+    'gs://bucket/run/run.json'
+    """
+    if _is_remote(directory):
+        return directory.rstrip("/") + "/" + name
+    return os.path.join(directory, name)
+
+
+def _read_json(path: str) -> Any:
+    """The JSON in ``path`` (local or ``tf.io.gfile``), or ``None`` when there is no such file."""
+    import tensorflow as tf
+
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as handle:
+        return json.loads(handle.read())
+
+
+def _write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole: a local file atomically, a ``gs://`` object in one
+    upload (written beside it, then renamed over it)."""
+    import tensorflow as tf
+
+    if not _is_remote(path):
+        write_text_atomic(path, text)
+        return
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as handle:
+        handle.write(text)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+
+def _several_workers(strategy) -> bool:
+    """Whether several processes train together (``MultiWorkerMirroredStrategy``)."""
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(tasks) for tasks in spec.values()) > 1
 
 
 def _is_chief(strategy) -> bool:
