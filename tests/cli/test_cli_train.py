@@ -5,11 +5,21 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 from conftest import MAX_LENGTH, assert_one_line_error, read_table_plain, run_cli
+from train_runs import (
+    assert_one_line,
+    run_tfprot,
+    run_tfprot_on_tmpfs,
+    train_args,
+    write_small_table,
+)
 
 
 def test_train_detects_columns_and_writes_every_output(trained, cytosol_table):
@@ -234,3 +244,89 @@ def test_as_trained_cuts_records_like_the_pipeline(tmp_path):
     piped = encode_records([record], tokenizer, max_length=10).input_ids[0]
     assert list(piped) == list(tokenizer.encode(cut.sequence))
     assert dataclasses.replace(cut, sequence=record.sequence) == record
+
+
+# -- failures of input and output, in a real subprocess: found before training, one line each ---
+
+
+def test_unwritable_out_is_refused_before_training(tmp_path):
+    # Tests run as root in CI, where chmod does not stop writes: the --out here lies under a
+    # regular file, and on a read-only tmpfs.
+    table = write_small_table(tmp_path / "small.csv")
+    (tmp_path / "notes.txt").write_text("a file")
+    result = run_tfprot([*train_args(table), "--out", str(tmp_path / "notes.txt" / "run")])
+    assert_one_line(result, "notes.txt/run", "is a file, not a folder", "--out")
+    assert "tfprot train (" not in result.stdout  # nothing read, built or trained
+
+    read_only = tmp_path / "ro"
+    out = ["--out", str(read_only / "run")]
+    result = run_tfprot_on_tmpfs(read_only, [*train_args(table), *out], read_only=True)
+    assert_one_line(result, str(read_only / "run"), "Read-only file system", "--out")
+    assert "tfprot train (" not in result.stdout
+
+
+def test_full_disk_during_the_save_is_one_line_and_writes_nothing(capsys, tmp_path):
+    # A real full disk: --out on a 64 kB tmpfs, too small for the weights (ENOSPC inside
+    # safetensors); the resume checkpoints go elsewhere.
+    table = write_small_table(tmp_path / "small.csv")
+    resume = tmp_path / "run.resume"
+    args = [*train_args(table), "--resume-dir", str(resume)]
+    disk = tmp_path / "disk"
+    result = run_tfprot_on_tmpfs(disk, [*args, "--out", str(disk / "run")])
+    last = assert_one_line(result, str(disk / "run"), "disk is full", "nothing was written")
+    assert "training is not repeated" in last and str(resume) in last
+    assert result.stdout.split("@@TMPFS\n", 1)[1].strip() == ""  # no output, no staging left
+    assert (resume / "checkpoint").is_file()  # the trained state waits for the rerun
+
+    # The rerun (here onto a good disk) evaluates and saves without training again.
+    code, out, err = run_cli(capsys, [*args, "--out", str(tmp_path / "run")])
+    assert code == 0, err
+    assert "trained to the end; evaluating and saving only" in out
+    assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
+    assert not resume.exists()
+
+
+def test_full_disk_for_the_checkpoints_is_one_line(tmp_path):
+    table = write_small_table(tmp_path / "small.csv")
+    disk = tmp_path / "disk"
+    args = [*train_args(table), "--resume-dir", str(disk / "run.resume")]
+    result = run_tfprot_on_tmpfs(disk, [*args, "--out", str(tmp_path / "run")], size="200k")
+    assert_one_line(result, str(disk / "run.resume"), "could not write a checkpoint", "free space")
+    assert not (tmp_path / "run").exists()
+    assert result.stdout.split("@@TMPFS\n", 1)[1].strip() == ""  # no partial checkpoint left
+
+
+def test_batch_tokens_below_one_sequence_names_the_option_before_the_model(tmp_path):
+    table = write_small_table(tmp_path / "small.csv")
+    args = [a if a != "256" else "40" for a in train_args(table)]  # --batch-tokens 40 < 64
+    result = run_tfprot([*args, "--out", str(tmp_path / "run")])
+    last = assert_one_line(result, "--batch-tokens 40", "64 tokens", "small.csv")
+    assert "batch_tokens=" not in last
+    assert "tfprot train (" in result.stdout  # the data was read (it says how long they are)
+    assert "model     :" not in result.stdout  # but no model was built
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.resume").exists()
+
+
+def test_a_save_killed_midway_is_cleaned_by_the_next_run(tmp_path):
+    # A real SIGKILL inside tfprot's atomic folder save leaves its hidden staging folder.
+    out = tmp_path / "run"
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            "from tfprot._io import atomic_folder\n"
+            "with atomic_folder(sys.argv[1]) as staging:\n"
+            "    (staging / 'model.safetensors').write_bytes(bytes(100_000))\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n",
+            str(out),
+        ],
+        timeout=60,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    (staging,) = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith(".run.")]
+    # The next run (here one that fails later, on its data) removes it first, and says so.
+    result = run_tfprot([*train_args(tmp_path / "missing.csv"), "--out", str(out)])
+    assert_one_line(result, "missing.csv")
+    assert f"Removed {staging} (100.0 kB), left by an interrupted save of run." in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
