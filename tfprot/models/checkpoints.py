@@ -19,10 +19,17 @@ from typing import Any
 
 from tfprot._hub import PYTORCH_WEIGHTS, TF_WEIGHTS, load_checkpoint
 from tfprot.data.labels import Task
-from tfprot.errors import CheckpointError, MissingDependencyError
+from tfprot.errors import CheckpointError, MissingDependencyError, OptionError
 from tfprot.presets import Preset, resolve_preset
 
-__all__ = ["LoadedTransformer", "hidden_size_of", "load_transformer", "tiny_config"]
+__all__ = [
+    "LoadedTransformer",
+    "check_config_overrides",
+    "config_class_of",
+    "hidden_size_of",
+    "load_transformer",
+    "tiny_config",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +135,9 @@ def _from_pretrained(auto: Any, name: str, overrides: dict[str, Any], **kwargs: 
     from transformers import AutoConfig
 
     model_config = AutoConfig.from_pretrained(name, **kwargs)
+    _refuse_unknown_keys(
+        overrides, _known_keys(type(model_config), model_config), type(model_config)
+    )
     _apply_overrides(model_config, overrides)
     framework, files = _find_weights(name, **kwargs)
     if framework == "tf":
@@ -161,6 +171,96 @@ def _apply_overrides(model_config: Any, overrides: dict[str, Any]) -> None:
         model_config.num_labels = int(values.pop("num_labels"))
     for key, value in values.items():
         setattr(model_config, key, value)
+
+
+_BOOKKEEPING_KEYS = frozenset({"_name_or_path", "transformers_version"})
+"""Keys of a config's ``to_dict()`` that are records, not settings."""
+
+
+def config_class_of(checkpoint: str | os.PathLike) -> type | None:
+    """The transformers config class of a preset or local folder (read from its
+    ``config.json``), without loading the model or going online; ``None`` for a Hub id.
+
+    >>> config_class_of("tiny-esm").__name__, config_class_of("prot_bert").__name__
+    ('EsmConfig', 'BertConfig')
+    """
+    import json
+
+    from transformers import CONFIG_MAPPING
+
+    preset = resolve_preset(os.fspath(checkpoint))
+    if preset is not None:
+        return CONFIG_MAPPING["esm" if preset.family == "esm2" else preset.family]
+    config = Path(checkpoint) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return CONFIG_MAPPING[json.loads(config.read_text())["model_type"]]
+    except (ValueError, TypeError, KeyError):
+        return None  # an unreadable config is reported when the model loads
+
+
+def check_config_overrides(
+    checkpoint: str | os.PathLike, overrides: dict[str, Any], also_valid: tuple[str, ...] = ()
+) -> None:
+    """Refuse config overrides that the checkpoint's config class does not know (a misspelt
+    option would otherwise become a stray attribute of the config), naming the closest valid
+    names among its config values and ``also_valid`` (the factory's own options). A Hub id is
+    checked once its config is downloaded, before the weights.
+
+    >>> check_config_overrides("tiny-esm", {"hidden_dropout_prob": 0.1})
+    >>> check_config_overrides("tiny-esm", {"hiden_dropout_prob": 0.1})
+    Traceback (most recent call last):
+    ...
+    tfprot.errors.OptionError: Unknown option 'hiden_dropout_prob': ... Did you mean 'hidden_dropout_prob' or ...
+
+    Raises:
+        OptionError: a key that is neither a config value nor in ``also_valid``.
+    """
+    import json
+
+    if not overrides:
+        return
+    config_class = config_class_of(checkpoint)
+    if config_class is None:
+        return
+    known = _known_keys(config_class)
+    config = Path(checkpoint) / "config.json"
+    if resolve_preset(os.fspath(checkpoint)) is None and config.is_file():
+        known |= set(json.loads(config.read_text())) - _BOOKKEEPING_KEYS
+    _refuse_unknown_keys(overrides, known, config_class, also_valid)
+
+
+def _known_keys(config_class: type, model_config: Any = None) -> set[str]:
+    """The settings a config of ``config_class`` (and ``model_config``, when given) holds."""
+    known = set(config_class().to_dict()) | set(getattr(config_class, "attribute_map", {}))
+    if model_config is not None:
+        known |= set(model_config.to_dict())
+    return (known | {"num_labels"}) - _BOOKKEEPING_KEYS
+
+
+def _refuse_unknown_keys(
+    overrides: dict[str, Any],
+    known: set[str],
+    config_class: type,
+    also_valid: tuple[str, ...] = (),
+) -> None:
+    import difflib
+
+    unknown = [key for key in overrides if key not in known and key not in also_valid]
+    if not unknown:
+        return
+    key = unknown[0]
+    close = difflib.get_close_matches(key, [*also_valid, *sorted(known)], n=3)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    others = f" ({len(unknown) - 1} more unknown: {', '.join(unknown[1:])})" if unknown[1:] else ""
+    setting = f"a setting of {config_class.__name__} (the checkpoint's transformers config)"
+    what = (
+        f"neither a model option ({', '.join(also_valid)}) nor {setting}"
+        if also_valid
+        else f"not {setting}"
+    )
+    raise OptionError(f"Unknown option {key!r}: it is {what}.{hint}{others}")
 
 
 def _resolve_file(name: str, filename: str, **kwargs: Any) -> str | None:
@@ -285,7 +385,12 @@ def _absolute_positions(model: Any) -> bool:
 
 
 def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
-    from transformers import TFEsmForSequenceClassification, TFEsmForTokenClassification, TFEsmModel
+    from transformers import (
+        EsmConfig,
+        TFEsmForSequenceClassification,
+        TFEsmForTokenClassification,
+        TFEsmModel,
+    )
 
     if preset.family != "esm2":
         raise CheckpointError(f"Preset {preset.name!r} cannot be built locally.")
@@ -295,6 +400,7 @@ def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
         "'esm2_t6_8M' for real work.",
         preset.name,
     )
+    _refuse_unknown_keys(config, _known_keys(EsmConfig), EsmConfig)
     model_class = {
         None: TFEsmModel,
         Task.TOKEN: TFEsmForTokenClassification,

@@ -25,7 +25,7 @@ from tfprot.data.dataset import ProteinDataset
 from tfprot.data.labels import LabelEncoder, Task
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import CheckpointError, LabelError, OptionError
-from tfprot.models.checkpoints import hidden_size_of, load_transformer
+from tfprot.models.checkpoints import check_config_overrides, hidden_size_of, load_transformer
 from tfprot.models.losses import loss_for_task
 from tfprot.models.metrics import metrics_for_task
 from tfprot.models.optimization import default_learning_rate, make_optimizer
@@ -126,18 +126,23 @@ def build_model(
             model and its optimizer are built and compiled in its scope. Under a TPU strategy
             every step is compiled with XLA whatever ``jit_compile`` says, and
             ``precision='auto'`` picks ``mixed_bfloat16``. Default: no strategy.
-        **config: extra transformers config values (e.g. ``hidden_dropout_prob``).
+        **config: extra transformers config values (e.g. ``hidden_dropout_prob``): settings of
+            the checkpoint's config class only; the head's (``num_labels``, ``id2label``,
+            ``label2id``, ``problem_type``) come from ``labels`` and the task.
 
     Raises:
         LabelError: no class names, a data set or encoder of another task.
         CheckpointError: a checkpoint that cannot be found or lacks files.
-        OptionError: ``trainable_layers`` out of range.
+        OptionError: ``trainable_layers`` out of range; an unknown option (a misspelt
+            ``learnig_rate`` is neither an option nor a config value), named with the closest
+            valid names.
 
     >>> model = build_model("tiny-esm", "token", ["C", "E", "H"], precision="float32",
     ...                     trainable_layers=0)
     >>> model.task.value, [w.name.split("/")[-2] for w in model.trainable_weights]
     ('token', ['classifier', 'classifier'])
     """
+    _check_config(checkpoint, config)
     if strategy is not None:
         with strategy.scope():
             model = build_model(
@@ -257,7 +262,6 @@ def load_model(
         compile: compile with the defaults, ready for more ``fit`` or ``evaluate``.
         strategy: a ``tf.distribute.Strategy`` to reload (and compile) in the scope of.
     """
-    import json
     from pathlib import Path
 
     path = Path(folder)
@@ -269,7 +273,7 @@ def load_model(
             f"{path}: not a tfprot model folder (no {METADATA_FILE}). To fine-tune a plain checkpoint "
             "use sequence_classifier/sequence_regressor/token_classifier."
         )
-    metadata = json.loads(metadata_path.read_text())
+    metadata = _read_metadata(metadata_path)
     encoder = LabelEncoder.from_dict(metadata["labels"])
     options = {
         "precision": precision or metadata.get("precision", "float32"),
@@ -289,6 +293,71 @@ def load_model(
     stored["loaded_from"] = str(path)
     model.update_info(**stored)
     return model
+
+
+def _read_metadata(path) -> dict[str, Any]:
+    """A model folder's ``tfprot.json``; an unreadable or incomplete one is a
+    :class:`CheckpointError` naming the file and what to do."""
+    import json
+
+    advice = (
+        "The model folder is damaged: copy or download it again, or save it again with "
+        "save_pretrained (tfprot train writes it)."
+    )
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise CheckpointError(f"{path} is not UTF-8 text ({error.reason}). {advice}") from None
+    except json.JSONDecodeError as error:
+        raise CheckpointError(
+            f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}). "
+            f"{advice}"
+        ) from None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(
+            f"{path} holds a JSON {type(metadata).__name__}, not an object. {advice}"
+        )
+    missing = [key for key in ("task", "labels") if key not in metadata]
+    if missing:
+        raise CheckpointError(f"{path} lacks {' and '.join(map(repr, missing))}. {advice}")
+    try:
+        encoder = LabelEncoder.from_dict(metadata["labels"])
+        task = Task.parse(metadata["task"])
+    except (TypeError, KeyError, AttributeError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} does not describe a tfprot model ({type(error).__name__}: {error}). {advice}"
+        ) from None
+    if encoder.task is not task:
+        raise CheckpointError(
+            f"{path} says task {metadata['task']!r} but its labels are for "
+            f"{encoder.task.value!r}. {advice}"
+        )
+    return metadata
+
+
+_HEAD_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
+"""Config values the factories set from the labels and the task."""
+
+
+def _factory_options() -> tuple[str, ...]:
+    """The keyword options of the factories (``build_model``'s and ``multi_label``)."""
+    import inspect
+
+    named = inspect.signature(build_model).parameters.values()
+    keywords = [p.name for p in named if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return (*keywords, "multi_label")
+
+
+def _check_config(checkpoint: str | os.PathLike, config: dict[str, Any]) -> None:
+    """Refuse head settings and unknown names among the extra config values (before any
+    loading, for a preset or a local folder)."""
+    head = [key for key in config if key in _HEAD_KEYS]
+    if head:
+        raise OptionError(
+            f"{head[0]!r} is set from the labels and the task; pass the class names (or the "
+            "ProteinDataset) as labels instead."
+        )
+    check_config_overrides(checkpoint, config, also_valid=_factory_options())
 
 
 def _label_encoder(task: Task, labels: Labels) -> tuple[LabelEncoder, dict[str, Any] | None]:
