@@ -6,6 +6,8 @@ their mean over the residues, as fair-esm's ``extract`` does. Inference runs in 
 batches under a token budget; results come back in input order with their ids. Sequences longer
 than the model's ``max_length`` run in overlapping windows stitched back, so every residue has an
 embedding and the mean covers the whole sequence (see :mod:`tfprot.models.protein_model`).
+NaN or infinite hidden states (corrupt or mismatched weights) raise a
+:class:`~tfprot.errors.NonFiniteOutputError` naming the checkpoint.
 
 >>> import tfprot
 >>> result = tfprot.embed("tiny-esm", ["MKTAYIAK", "GGSW"], precision="float32")
@@ -29,10 +31,18 @@ from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError
 
-__all__ = ["RESIDUE_KEY", "Embeddings", "embed", "embed_records", "embed_with"]
+__all__ = ["LAYOUT", "RESIDUE_KEY", "Embeddings", "embed", "embed_records", "embed_with"]
 
-RESIDUE_KEY = "residues/{id}"
-"""Key of a sequence's per-residue array in a saved ``.npz`` (the id as it is, ``/`` included)."""
+RESIDUE_KEY = "residues/{index}"
+"""Key of a sequence's per-residue array in a saved ``.npz``: its position in ``ids`` (an id is
+never part of a member name, so no id can make a path such as ``residues/../../x.npy``)."""
+
+LAYOUT = "residues/<index>"
+"""The ``layout`` entry of a per-residue ``.npz``: members named by index. Files without it
+(tfprot 0.1 before this layout) named members ``residues/<id>``; :meth:`Embeddings.load` reads
+both."""
+
+_LEGACY_RESIDUE_KEY = "residues/{id}"
 
 
 @dataclass(frozen=True)
@@ -57,23 +67,29 @@ class Embeddings:
         """Write an ``.npz`` atomically and return its path.
 
         Per sequence: ``ids`` (strings) and ``embeddings`` (``[sequences, hidden]``). Per residue:
-        ``ids`` and one array per sequence under the key ``'residues/' + id`` (any id works,
-        ``/`` and ``|`` included: ``np.load(path)['residues/sp|P69905|HBA_HUMAN']``). No pickled
-        objects: ``np.load`` needs no ``allow_pickle``.
+        ``ids``, ``layout`` (:data:`LAYOUT`) and one array per sequence under the key
+        ``'residues/' + str(index)``, its position in ``ids``: the ids (any text, ``/`` and
+        ``|`` included) are data, never member names, so unzip tools see only
+        ``residues/0.npy``, ``residues/1.npy``... No pickled objects: ``np.load`` needs no
+        ``allow_pickle``.
 
         >>> import tempfile, pathlib, numpy as np
         >>> path = pathlib.Path(tempfile.mkdtemp()) / "e.npz"
-        >>> _ = Embeddings(("a/1",), (np.zeros((3, 2), np.float32),), per_residue=True).save(path)
-        >>> np.load(path)["residues/a/1"].shape
+        >>> _ = Embeddings(("sp|P1|A/1",), (np.zeros((3, 2), np.float32),), per_residue=True).save(path)
+        >>> saved = np.load(path)
+        >>> saved["ids"].tolist(), saved["residues/0"].shape
+        (['sp|P1|A/1'], (3, 2))
+        >>> Embeddings.load(path).by_id()["sp|P1|A/1"].shape
         (3, 2)
         """
         path = Path(path)
         ids = np.array(self.ids, dtype=str)
         if self.per_residue:
-            _check_keys(self.ids)
             arrays = {
-                RESIDUE_KEY.format(id=i): v for i, v in zip(self.ids, self.vectors, strict=True)
+                RESIDUE_KEY.format(index=k): v
+                for k, v in enumerate(_same_length(self.vectors, self.ids))
             }
+            arrays["layout"] = np.array(LAYOUT)
         else:
             arrays = {"embeddings": np.asarray(self.vectors)}
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
@@ -82,25 +98,41 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Embeddings:
-        """Read an ``.npz`` written by :meth:`save`."""
+        """Read an ``.npz`` written by :meth:`save` (per-residue files of either layout, see
+        :data:`LAYOUT`)."""
         with np.load(path) as saved:
             ids = tuple(str(i) for i in saved["ids"])
             if "embeddings" in saved.files:
                 return cls(ids, saved["embeddings"], per_residue=False)
-            vectors = tuple(saved[RESIDUE_KEY.format(id=i)] for i in ids)
+            if "layout" in saved.files:
+                layout = str(saved["layout"])
+                if layout != LAYOUT:
+                    raise DataFormatError(
+                        f"{path}: unknown per-residue layout {layout!r} (this tfprot reads "
+                        f"{LAYOUT!r}); update tfprot."
+                    )
+                keys = [RESIDUE_KEY.format(index=k) for k in range(len(ids))]
+            else:
+                keys = [_LEGACY_RESIDUE_KEY.format(id=i) for i in ids]
+            missing = [key for key in keys if key not in saved.files]
+            if missing:
+                raise DataFormatError(
+                    f"{path}: {len(missing)} of {len(ids)} per-residue arrays are missing "
+                    f"(first: {missing[0]!r}); the file is not a complete tfprot embeddings file."
+                )
+            vectors = tuple(saved[key] for key in keys)
         return cls(ids, vectors, per_residue=True)
 
+    def by_id(self) -> dict[str, Any]:
+        """``{id: vectors}``: a sequence's ``[hidden]`` (per sequence) or ``[residues, hidden]``
+        (per residue) array by its id (ids are unique in tfprot's readers)."""
+        return dict(zip(self.ids, self.vectors, strict=True))
 
-def _check_keys(ids: tuple[str, ...]) -> None:
-    """``np.load`` finds ``'x.npy'`` before ``'x'`` + ``'.npy'``: ids ``x`` and ``x.npy``
-    together would read each other's arrays."""
-    known = set(ids)
-    for record_id in ids:
-        if record_id.endswith(".npy") and record_id[: -len(".npy")] in known:
-            raise DataFormatError(
-                f"Ids {record_id[:-4]!r} and {record_id!r} cannot both be keys of an .npz file "
-                "(numpy adds '.npy' to each key); rename one."
-            )
+
+def _same_length(vectors: Any, ids: tuple[str, ...]) -> Any:
+    if len(vectors) != len(ids):
+        raise DataFormatError(f"{len(ids)} ids but {len(vectors)} per-residue arrays.")
+    return vectors
 
 
 def embed(
@@ -126,6 +158,10 @@ def embed(
             :mod:`tfprot.models.protein_model`).
         window_overlap: residues shared by consecutive windows of a sequence longer than
             ``max_length`` (default a quarter of the window).
+
+    Raises:
+        NonFiniteOutputError: the encoder gives NaN or infinite hidden states (corrupt or
+            mismatched weights); the message names ``checkpoint``.
     """
     from tfprot._keras import keras
     from tfprot.models.checkpoints import hidden_size_of, load_transformer
@@ -148,6 +184,7 @@ def embed(
         batch_tokens=batch_tokens,
         progress=progress,
         window_overlap=window_overlap,
+        source=f"the checkpoint {os.fspath(checkpoint)}",
     )
 
 
@@ -160,6 +197,7 @@ def embed_with(
     batch_tokens: int = 16384,
     progress: bool | None = None,
     window_overlap: int | None = None,
+    source: str = "the model",
 ) -> Embeddings:
     """Embed with an already built transformers TF model (any head: its encoder is used).
 
@@ -175,6 +213,7 @@ def embed_with(
         batch_tokens=batch_tokens,
         progress=progress,
         window_overlap=window_overlap,
+        source=source,
     )
 
 
@@ -209,9 +248,11 @@ def embed_records(
     batch_tokens: int = 16384,
     progress: bool | None = None,
     window_overlap: int | None = None,
+    source: str = "the model",
 ) -> Embeddings:
     """Embed with ``forward``, a function from a padded batch to hidden states
-    ``[batch, tokens, hidden]``."""
+    ``[batch, tokens, hidden]``; ``source`` names the model in the error for NaN or infinite
+    hidden states."""
     from tfprot.models.inference import residue_outputs
 
     records = as_records(inputs)
@@ -223,6 +264,7 @@ def embed_records(
         overlap=window_overlap,
         progress=progress,
         desc="embed",
+        source=source,
     )
     ids = tuple(record.id for record in records)
     if per_residue:

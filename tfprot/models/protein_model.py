@@ -23,6 +23,14 @@ Progress: ``progress=None`` (the default) shows a ``tqdm`` bar on stderr, as Ker
 stream) when the work spans several batches; it stays off when stderr is redirected (a log file,
 a batch job, CI), where a bar only fills the log with carriage returns. ``progress=True`` or
 ``False`` forces it.
+
+Outputs are checked: NaN or infinite logits or embeddings (corrupt or mismatched weights) and a
+NaN ``evaluate`` loss (a diverged training run) raise a
+:class:`~tfprot.errors.NonFiniteOutputError` naming the model, instead of returning NaN results.
+
+``fit`` and ``evaluate`` take ``(features, labels)`` batches, as tfprot's data sets give, and also
+transformers-style batches whose feature dict holds the labels under ``"labels"`` (what
+transformers' TF models accept): the labels are taken out of the features.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from tfprot.models.esm_fast import first_token_only
 from tfprot.models.inference import (
     BATCH_SIGNATURE,
     hidden_states,
+    non_finite_error,
     residue_outputs,
     sequence_outputs,
 )
@@ -59,6 +68,10 @@ _keras = keras()
 
 METADATA_FILE = "tfprot.json"
 FORMAT_VERSION = 1
+
+LABELS_KEY = "labels"
+"""The feature-dict key of labels in transformers-style batches (``{"input_ids", ...,
+"labels"}``)."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,38 @@ class ProteinModel(_keras.Model):
             callbacks.append(ScheduleSteps(schedule))
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
+    def train_step(self, data):
+        return super().train_step(_labels_out_of_features(data))
+
+    def test_step(self, data):
+        return super().test_step(_labels_out_of_features(data))
+
+    def evaluate(self, *args, **kwargs):
+        """``keras.Model.evaluate``; a NaN or infinite loss raises
+        :class:`~tfprot.errors.NonFiniteOutputError` (corrupt weights, or training diverged)."""
+        result = super().evaluate(*args, **kwargs)
+        if isinstance(result, dict):
+            loss = result.get("loss")
+        elif isinstance(result, (list, tuple)):
+            loss = dict(zip(self.metrics_names, result, strict=False)).get("loss")
+        else:
+            loss = result if self.metrics_names[:1] == ["loss"] else None
+        if loss is not None and not np.isfinite(loss):
+            raise non_finite_error(self.describe(), f"a non-finite evaluation loss ({loss})")
+        return result
+
+    def describe(self) -> str:
+        """The model in words, for messages: where it was loaded from, or what it was built from.
+
+        >>> import tfprot
+        >>> tfprot.sequence_regressor("tiny-esm", precision="float32", compile=False).describe()
+        'the model built from tiny-esm'
+        """
+        info = self.info
+        if "loaded_from" in info:
+            return f"the model in {info['loaded_from']}"
+        return f"the model built from {info.get('base_checkpoint', self.name)}"
+
     # -- prediction --------------------------------------------------------------------------
     def predict_sequences(
         self,
@@ -197,13 +242,23 @@ class ProteinModel(_keras.Model):
         window_overlap: int | None = None,
     ) -> list[np.ndarray]:
         """Float32 logits per input, in input order: ``[classes]`` (a scalar for regression), or
-        ``[residues, classes]`` for token tasks (every residue; see the module doc)."""
+        ``[residues, classes]`` for token tasks (every residue; see the module doc).
+
+        Raises:
+            NonFiniteOutputError: the model gives NaN or infinite logits (corrupt or mismatched
+                weights, a diverged training run); the message names the model.
+        """
         records = as_records(inputs)
 
         def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
             return self._forward(batch).numpy()
 
-        options = {"batch_tokens": batch_tokens, "progress": progress, "desc": "predict"}
+        options = {
+            "batch_tokens": batch_tokens,
+            "progress": progress,
+            "desc": "predict",
+            "source": self.describe(),
+        }
         if self.task is Task.TOKEN:
             return residue_outputs(
                 records, self.tokenizer, forward, overlap=window_overlap, **options
@@ -273,6 +328,7 @@ class ProteinModel(_keras.Model):
             batch_tokens=batch_tokens,
             progress=progress,
             window_overlap=window_overlap,
+            source=self.describe(),
         )
 
     # -- save, reload, export ----------------------------------------------------------------
@@ -321,6 +377,21 @@ class ProteinModel(_keras.Model):
 
     def get_config(self) -> dict[str, Any]:
         return {"task": self.task.value, "labels": self.label_encoder.to_dict(), "info": self.info}
+
+
+def _labels_out_of_features(data):
+    """A transformers-style batch (``features`` with ``"labels"`` inside, and no separate
+    labels) as Keras' ``(features, labels[, sample_weight])``; other batches as they are.
+
+    >>> features, labels = _labels_out_of_features({"input_ids": [[0, 5, 2]], "labels": [1]})
+    >>> sorted(features), labels
+    (['input_ids'], [1])
+    """
+    x, y, sample_weight = _keras.utils.unpack_x_y_sample_weight(data)
+    if y is not None or not isinstance(x, dict) or LABELS_KEY not in x:
+        return data
+    features = {key: value for key, value in x.items() if key != LABELS_KEY}
+    return _keras.utils.pack_x_y_sample_weight(features, x[LABELS_KEY], sample_weight)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
