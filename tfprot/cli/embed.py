@@ -1,8 +1,11 @@
 """``tfprot embed``: embeddings of sequences from a checkpoint's encoder, saved as .npz.
 
 Per sequence (default): the mean over residues of the last hidden states, keys ``ids`` and
-``embeddings`` [sequences, hidden]. With --per-residue: one [residues, hidden] array per sequence
-under ``residues/<id>``. Load with numpy.load (no pickle) or tfprot.Embeddings.load.
+``embeddings`` [sequences, hidden]. With --per-residue: ``ids`` and one [residues, hidden] array
+per sequence under ``residues/<index>``, its position in ``ids`` (ids never become member names).
+Load with numpy.load (no pickle) or tfprot.Embeddings.load.
+
+--out is checked before the model loads: it may not be the input file, a folder, or unwritable.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from tfprot.cli import (
     interactive,
     run_command,
 )
+from tfprot.cli._outputs import check_output_file
 
 EXAMPLE = "tfprot embed --checkpoint tiny-esm --input proteins.fasta --out embeddings.npz"
 
@@ -50,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     import tfprot
     from tfprot.data import read_records
 
-    records = read_records(existing_path(args.input, "--input"))
+    existing_path(args.input, "--input")
+    check_output_file(args.out, inputs=[args.input], example="embeddings.npz")
+    records = read_records(args.input)
     result = tfprot.embed(
         args.checkpoint,
         records,

@@ -3,16 +3,25 @@
 Writes one CSV row per sequence, in input order: id, the predicted label and one probability
 column per class (classification, multilabel), the predicted value (regression), or the
 per-residue labels, one per residue (token models).
+
+Text that a spreadsheet would run as a formula is neutralised as OWASP recommends ("CSV
+Injection"): an id or label that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return gets a leading ``'`` (plain numbers such as ``-1`` stay as they are). Per-residue label
+strings are written as they are: one character per residue.
+
+--out is checked before the model loads: it may not be the input file, a folder, or unwritable.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from tfprot.cli import add_common_options, command_parser, existing_path, interactive, run_command
+from tfprot.cli._outputs import check_output_file
 
 EXAMPLE = "tfprot predict --model my_model/model --input proteins.fasta --out predictions.csv"
 
@@ -43,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from tfprot.data import read_records
 
     existing_path(args.model, "--model")
-    records = read_records(existing_path(args.input, "--input"))
+    existing_path(args.input, "--input")
+    check_output_file(args.out, inputs=[args.input], example="predictions.csv")
+    records = read_records(args.input)
     model = tfprot.load_model(args.model, compile=False)
     predictions = model.predict_sequences(
         records,
@@ -65,13 +76,17 @@ def run(args: argparse.Namespace) -> int:
         for p in predictions:
             if task in ("classification", "multilabel"):
                 writer.writerow(
-                    [p.id, p.label, *(f"{p.probabilities[name]:.6g}" for name in classes)]
+                    [
+                        spreadsheet_safe(p.id),
+                        spreadsheet_safe(p.label),
+                        *(f"{p.probabilities[name]:.6g}" for name in classes),
+                    ]
                 )
             elif task == "regression":
-                writer.writerow([p.id, f"{p.label:.6g}"])
+                writer.writerow([spreadsheet_safe(p.id), f"{p.label:.6g}"])
             else:
                 labels = p.label if isinstance(p.label, str) else " ".join(p.label)
-                writer.writerow([p.id, p.sequence, labels])
+                writer.writerow([spreadsheet_safe(p.id), p.sequence, labels])
     print(f"tfprot predict: {len(predictions)} sequences ({task}) -> {args.out}")
     for p in predictions[:5]:
         shown = p.label if task != "regression" else f"{p.label:.4g}"
@@ -80,6 +95,27 @@ def run(args: argparse.Namespace) -> int:
     if len(predictions) > 5:
         print(f"  ... ({len(predictions) - 5} more in {args.out})")
     return 0
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection")."""
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a leading ``'`` when a spreadsheet would run it as a formula (it starts with
+    ``=``, ``+``, ``-``, ``@``, a tab or a carriage return and is not a plain number), as OWASP
+    recommends against CSV injection; otherwise unchanged.
+
+    >>> spreadsheet_safe("=1+2"), spreadsheet_safe("@SUM(A1)"), spreadsheet_safe("\\tx")
+    ("'=1+2", "'@SUM(A1)", "'\\tx")
+    >>> spreadsheet_safe("sp|P69905|HBA_HUMAN"), spreadsheet_safe("-1"), spreadsheet_safe("-1+2")
+    ('sp|P69905|HBA_HUMAN', '-1', "'-1+2")
+    """
+    if text.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
