@@ -306,3 +306,83 @@ def test_token_ids_go_in_and_the_structure_has_their_residues(tiny_model, esm_to
         ids[row, : len(encoded)] = encoded
     report = fold(ids, tmp_path, model=tiny_model, pictures=False, html=False, **FAST)
     assert [chains_of(r.files["pdb"])["A"][0] for r in report.results] == ["MKTAYIAKQRQI", "GGSWKL"]
+
+
+def _refold_lines(caplog):
+    return [r.getMessage() for r in caplog.records if "folding again" in r.getMessage()]
+
+
+def test_a_rerun_folds_again_what_changed_and_says_why(tiny_model, tmp_path, caplog):
+    import logging
+
+    from tfprot.fold.model import ESMFoldModel
+
+    caplog.set_level(logging.INFO, logger="tfprot.fold")
+    quiet = {"pictures": False, "html": False, "progress": False}
+    inputs = {"one": "MKTAYIAKQ", "pair": "MKTAY:GGSWKL"}
+    fold(inputs, tmp_path, model=tiny_model, num_recycles=0, **quiet)
+    stored = json.loads((tmp_path / "one.json").read_text())
+    assert stored["settings"]["model"] == "tiny-esmfold"
+    assert stored["settings"]["model_revision"] == "untrained, seed 0"
+    assert stored["num_recycles"] == 0
+
+    def rerun(**changes):
+        caplog.clear()
+        report = fold(
+            changes.pop("inputs", inputs),
+            tmp_path,
+            model=changes.pop("model", tiny_model),
+            **{**quiet, **changes},
+        )
+        return [r.status for r in report.results], _refold_lines(caplog)
+
+    # tiny-esmfold's default (max_recycles=1: one trunk pass) is 0 recycles: a true repeat.
+    assert rerun(num_recycles=None) == (["skipped", "skipped"], [])
+    status, lines = rerun(num_recycles=1)
+    assert status == ["folded", "folded"] and all("num_recycles 0 -> 1" in x for x in lines)
+    status, lines = rerun(num_recycles=1, chunk_size=4)
+    assert status == ["folded", "folded"] and all("chunk_size None -> 4" in x for x in lines)
+    assert rerun(num_recycles=1, chunk_size="auto")[0] == ["skipped", "skipped"]
+    # The linker matters to the complex only.
+    status, lines = rerun(num_recycles=1, linker_length=10)
+    assert status == ["skipped", "folded"] and lines == [
+        "pair: folding again: linker_length 25 -> 10"
+    ]
+    # Another model: same name, other weights (another seed) -> its revision differs.
+    other = ESMFoldModel.load("tiny-esmfold", device="cpu", seed=1)
+    status, lines = rerun(num_recycles=1, linker_length=10, model=other)
+    assert status == ["folded", "folded"]
+    assert all("model revision untrained, seed 0 -> untrained, seed 1" in x for x in lines)
+    # A JSON of an older tfprot (no settings recorded) is folded again, saying so.
+    record = json.loads((tmp_path / "one.json").read_text())
+    del record["settings"]
+    (tmp_path / "one.json").write_text(json.dumps(record))
+    status, lines = rerun(num_recycles=1, linker_length=10, model=other)
+    assert status == ["folded", "skipped"] and len(lines) == 1 and "older tfprot" in lines[0]
+    # A changed sequence under the same id: folded again, and the PDB has the new residues.
+    status, lines = rerun(
+        inputs={"one": "GGSWKLLEV", "pair": "MKTAY:GGSWKL"},
+        num_recycles=1,
+        linker_length=10,
+        model=other,
+    )
+    assert status == ["folded", "skipped"] and lines == [
+        "one: folding again: sequence changed (same length, other residues or chains)"
+    ]
+    assert chains_of(tmp_path / "one.pdb")["A"][0] == "GGSWKLLEV"
+
+
+def test_a_folder_fold_did_not_make_is_refused_and_an_empty_one_is_used(tiny_model, tmp_path):
+    from tfprot.errors import OutputError
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me\n")
+    with pytest.raises(OutputError, match="not a tfprot fold folder"):
+        fold({"p": "MKTAYIAKQ"}, mine, model=tiny_model, **FAST)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".DS_Store").write_bytes(b"")  # hidden files do not count
+    report = fold({"p": "MKTAYIAKQ"}, empty, model=tiny_model, pictures=False, html=False, **FAST)
+    assert report["p"].status == "folded"

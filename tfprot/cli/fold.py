@@ -2,7 +2,10 @@
 
 For each sequence of the FASTA (chains of a complex joined by ':'), writes ID.pdb (pLDDT in the
 B-factor column), ID.pae.npy, ID.json (pLDDT per residue, pTM), ID.plddt.png, ID.pae.png and an
-offline 3D view ID.html, plus summary.tsv for all. A rerun skips finished structures.
+offline 3D view ID.html, plus summary.tsv for all. A rerun into the same folder skips the
+structures already folded from the same sequence, model and settings, and folds again (saying
+why) those whose sequence, model or settings changed. A non-empty folder that tfprot fold did not
+make is refused, and an unwritable one is reported before anything is folded.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from tfprot.errors import CheckpointError
 from tfprot.fold._torch import import_torch
 from tfprot.fold.presets import DEFAULT_CHECKPOINT, resolve_fold_checkpoint
 from tfprot.fold.residues import UNKNOWN, ChainLayout
+from tfprot.fold.resume import ModelIdentity, checkpoint_revision, untrained_revision
 
 __all__ = ["ESMFoldModel", "StructurePrediction", "select_device"]
 
@@ -70,11 +71,20 @@ class ESMFoldModel:
     Use :meth:`load`; the wrapped ``transformers.EsmForProteinFolding`` is :attr:`model`.
     """
 
-    def __init__(self, model: Any, *, name: str, untrained: bool, device: str) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str,
+        untrained: bool,
+        device: str,
+        revision: str | None = None,
+    ) -> None:
         self.model = model
         self.name = name
         self.untrained = untrained
         self.device = device
+        self.revision = revision
 
     @classmethod
     def load(
@@ -111,7 +121,7 @@ class ESMFoldModel:
             torch.manual_seed(seed)
             config = EsmConfig(**preset.config, vocab_list=vocabulary.split())
             model = EsmForProteinFolding(config)
-            name, untrained = preset.name, True
+            name, untrained, revision = preset.name, True, untrained_revision(seed)
             logger.warning(
                 "%s is UNTRAINED: random weights built from a config, for demos and tests. Its "
                 "structures, pLDDT, pTM and PAE are meaningless; use facebook/esmfold_v1 for "
@@ -129,6 +139,9 @@ class ESMFoldModel:
                     f"is not set); pass facebook/esmfold_v1 or a folder saved from it."
                 )
             name, untrained = str(source), False
+            revision = checkpoint_revision(str(source)) or getattr(
+                model.config, "_commit_hash", None
+            )
         on_cuda = device.startswith("cuda")
         fp16_stem = on_cuda if fp16_stem is None else bool(fp16_stem)
         model = model.to(device).eval()
@@ -142,9 +155,25 @@ class ESMFoldModel:
             device,
             "float16" if fp16_stem else "float32",
         )
-        return cls(model, name=name, untrained=untrained, device=device)
+        return cls(model, name=name, untrained=untrained, device=device, revision=revision)
 
     # ----------------------------------------------------------------------------------------
+    @property
+    def max_recycles(self) -> int:
+        """Trunk passes when ``num_recycles=None`` (the config's ``max_recycles``)."""
+        return int(self.model.config.esmfold_config.trunk.max_recycles)
+
+    @property
+    def identity(self) -> ModelIdentity:
+        """Name, revision and default recycles: what a stored structure is compared against."""
+        return ModelIdentity(self.name, self.revision, self.max_recycles)
+
+    @property
+    def fp16_stem(self) -> bool:
+        """Whether the ESM-2 stem runs in float16."""
+        torch = import_torch()
+        return next(self.model.esm.parameters()).dtype == torch.float16
+
     @property
     def trunk_dims(self) -> tuple[int, int]:
         """(pair state size, pair attention heads) of the folding trunk, for memory estimates."""

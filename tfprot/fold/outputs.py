@@ -22,7 +22,14 @@ from typing import Any
 
 from tfprot._io import write_text_atomic
 
-__all__ = ["SUMMARY_COLUMNS", "FoldResult", "expected_files", "read_finished", "write_summary"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "SUMMARY_FILE",
+    "FoldResult",
+    "expected_files",
+    "read_finished",
+    "write_summary",
+]
 
 SUMMARY_FILE = "summary.tsv"
 SUMMARY_COLUMNS = (
@@ -126,8 +133,9 @@ def file_map(folder: Path, name: str, *, pictures: bool, html: bool) -> dict[str
 
 def read_finished(
     folder: Path, identifier: str, name: str, *, pictures: bool, html: bool
-) -> FoldResult | None:
-    """The stored result of a structure an earlier run finished, or ``None`` to fold it."""
+) -> tuple[FoldResult, dict[str, Any]] | None:
+    """The stored result of a structure an earlier run finished and its JSON record, or
+    ``None`` when its files are not all there (or are another id's)."""
     files = file_map(folder, name, pictures=pictures, html=html)
     if not all(path.is_file() for path in files.values()):
         return None
@@ -135,22 +143,26 @@ def read_finished(
         stored = json.loads(files["json"].read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if stored.get("id") != identifier:  # another id's file: never reuse it
+    if not isinstance(stored, dict) or stored.get("id") != identifier:  # another id's file
         return None
-    return FoldResult(
-        id=identifier,
-        name=name,
-        status="skipped",
-        sequence=stored.get("sequence", ""),
-        length=int(stored.get("length", 0)),
-        chains=len(stored.get("chains", [])),
-        mean_plddt=stored.get("mean_plddt"),
-        ptm=stored.get("ptm"),
-        seconds=stored.get("seconds"),
-        chunk_size=stored.get("chunk_size"),
-        attempts=0,
-        files=files,
-    )
+    try:
+        result = FoldResult(
+            id=identifier,
+            name=name,
+            status="skipped",
+            sequence=str(stored.get("sequence", "")),
+            length=int(stored.get("length", 0)),
+            chains=len(stored.get("chains", [])),
+            mean_plddt=stored.get("mean_plddt"),
+            ptm=stored.get("ptm"),
+            seconds=stored.get("seconds"),
+            chunk_size=stored.get("chunk_size"),
+            attempts=0,
+            files=files,
+        )
+    except (TypeError, ValueError):  # a damaged record: fold it again
+        return None
+    return result, stored
 
 
 def write_summary(folder: str | os.PathLike, results: list[FoldResult]) -> Path:

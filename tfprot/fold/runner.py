@@ -22,6 +22,7 @@ import numpy as np
 
 from tfprot._io import atomic_path, write_text_atomic
 from tfprot.data.batching import length_sorted_batches
+from tfprot.fold.folder import prepare_output_folder
 from tfprot.fold.inputs import FoldInput, InputProblem, collect_inputs
 from tfprot.fold.memory import choose_chunk_size, smaller_chunk_size
 from tfprot.fold.names import safe_names
@@ -29,6 +30,7 @@ from tfprot.fold.outputs import FoldResult, file_map, read_finished, write_summa
 from tfprot.fold.pdb import CHAIN_IDS, structure_to_pdb
 from tfprot.fold.presets import DEFAULT_CHECKPOINT
 from tfprot.fold.residues import ChainLayout, chain_layout
+from tfprot.fold.resume import FoldSettings, identity_of, settings_record, stale_reasons
 
 __all__ = ["FoldOptions", "FoldReport", "fold"]
 
@@ -120,13 +122,18 @@ class FoldReport:
 
 @dataclass
 class _Job:
+    """One input on its way: folded when ``result`` is ``None``; ``stored``: the JSON of the
+    structure an earlier run left (reused while it is a true repeat)."""
+
     index: int
     item: FoldInput
     name: str
-    layout: ChainLayout
+    layout: ChainLayout | None
     attempts: int = 0
     chunk_size: int | None = None
     tried: list[int | None] = field(default_factory=list)
+    result: FoldResult | None = None
+    stored: dict[str, Any] | None = None
 
 
 def fold(
@@ -163,28 +170,34 @@ def fold(
     """
     options = replace(options or FoldOptions(), **option_overrides)
     folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     items = collect_inputs(inputs, tokenizer=tokenizer)
-    names = safe_names([item.id for item in items])
-    results: list[FoldResult | None] = [None] * len(items)
-    jobs: list[_Job] = []
-    for index, (item, name) in enumerate(zip(items, names, strict=True)):
-        outcome = _plan(item, name, index, folder, options)
-        if isinstance(outcome, _Job):
-            jobs.append(outcome)
-        else:
-            results[index] = outcome
-
-    loaded = _load(model, device, fp16_stem) if jobs else None
+    prepare_output_folder(folder)
+    wanted = _wanted(model, options, fp16_stem)
+    jobs = [
+        _plan(item, name, index, folder, options, wanted)
+        for index, (item, name) in enumerate(
+            zip(items, safe_names([item.id for item in items]), strict=True)
+        )
+    ]
+    loaded = None
+    if any(job.result is None for job in jobs):
+        loaded = _load(model, device, fp16_stem)
+        if loaded.identity != wanted.model:  # known only now (a Hub id not in the cache)
+            wanted = replace(wanted, model=loaded.identity)
+            for job in jobs:
+                _recheck(job, wanted)
+    run = _Run(loaded, folder, options, wanted)
+    results = [job.result for job in jobs]
+    to_fold = [job for job in jobs if job.result is None]
     from tqdm.auto import tqdm
 
     progress = tqdm(
-        total=len(jobs), desc="folding", unit="seq", disable=not options.progress or not jobs
+        total=len(to_fold), desc="folding", unit="seq", disable=not options.progress or not to_fold
     )
     try:
         budget = _batch_tokens(loaded, options.batch_tokens)
-        for batch in _batches(jobs, budget, options.max_length_ratio):
-            for job, result in _run_batch(loaded, batch, folder, options):
+        for batch in _batches(to_fold, budget, options.max_length_ratio):
+            for job, result in _run_batch(run, batch, options):
                 results[job.index] = result
                 progress.update(1)
             write_summary(folder, [r for r in results if r is not None])
@@ -205,6 +218,30 @@ def fold(
     )
 
 
+@dataclass(frozen=True)
+class _Run:
+    """What every batch of one ``fold`` call shares."""
+
+    loaded: Any
+    folder: Path
+    options: FoldOptions
+    wanted: FoldSettings
+
+
+def _wanted(model: Any, options: FoldOptions, fp16_stem: bool | None) -> FoldSettings:
+    """The settings this call folds with, as far as they are known before loading the model."""
+    from tfprot.fold.model import ESMFoldModel
+
+    return FoldSettings(
+        model=identity_of(model),
+        num_recycles=options.num_recycles,
+        chunk_size=options.chunk_size,
+        fp16_stem=None if isinstance(model, ESMFoldModel) else fp16_stem,
+        linker_length=options.linker_length,
+        residue_index_offset=options.residue_index_offset,
+    )
+
+
 def _load(model: Any, device: str, fp16_stem: bool | None):
     from tfprot.fold.model import ESMFoldModel
 
@@ -214,40 +251,61 @@ def _load(model: Any, device: str, fp16_stem: bool | None):
 
 
 def _plan(
-    item: FoldInput | InputProblem, name: str, index: int, folder: Path, options: FoldOptions
-) -> _Job | FoldResult:
+    item: FoldInput | InputProblem,
+    name: str,
+    index: int,
+    folder: Path,
+    options: FoldOptions,
+    wanted: FoldSettings,
+) -> _Job:
+    """The job for one input: its result already known (invalid, too long, a true repeat) or
+    ``None`` (to fold)."""
     if isinstance(item, InputProblem):
         logger.warning("not folded: %s", item.message)
-        return FoldResult(item.id, name, "failed", sequence=item.sequence, error=item.message)
-    failed = {"id": item.id, "name": name, "status": "failed", "sequence": item.sequence}
-    failed.update(length=item.length, chains=len(item.chains))
+        failed = FoldResult(item.id, name, "failed", sequence=item.sequence, error=item.message)
+        return _Job(index, FoldInput(item.id, ()), name, None, result=failed)
+    job = _Job(index, item, name, None)
     if len(item.chains) > len(CHAIN_IDS):
-        return FoldResult(
-            **failed,
-            error=f"id {item.id!r}: {len(item.chains)} chains; a PDB file holds at most "
+        job.result = _failed(
+            job,
+            f"id {item.id!r}: {len(item.chains)} chains; a PDB file holds at most "
             f"{len(CHAIN_IDS)}. Split the complex.",
         )
-    layout = chain_layout(
+        return job
+    job.layout = chain_layout(
         item.chains,
         linker_length=options.linker_length,
         residue_index_offset=options.residue_index_offset,
     )
-    if layout.total_length > options.max_length:
-        message = (
-            f"id {item.id!r}: {layout.total_length} residues (linkers included) exceed "
+    if job.layout.total_length > options.max_length:
+        job.result = _failed(
+            job,
+            f"id {item.id!r}: {job.layout.total_length} residues (linkers included) exceed "
             f"max_length={options.max_length}; not folded. Raise max_length if the GPU has the "
-            "memory (chunking keeps it near-linear), or fold domains separately."
+            "memory (chunking keeps it near-linear), or fold domains separately.",
         )
-        logger.warning(message)
-        return FoldResult(**failed, error=message)
+        return job
     if not options.overwrite:
         finished = read_finished(
             folder, item.id, name, pictures=options.pictures, html=options.html
         )
         if finished is not None:
-            logger.info("%s: outputs exist, skipped (overwrite=True folds it again)", item.id)
-            return finished
-    return _Job(index, item, name, layout)
+            job.result, job.stored = finished
+            _recheck(job, wanted)
+    return job
+
+
+def _recheck(job: _Job, wanted: FoldSettings) -> None:
+    """Keep a stored structure only if it is a true repeat of what ``wanted`` folds; else fold
+    it again, saying why (one line)."""
+    if job.stored is None or job.result is None:
+        return
+    reasons = stale_reasons(job.stored, job.item.chains, wanted)
+    if reasons:
+        logger.info("%s: folding again: %s", job.item.id, "; ".join(reasons))
+        job.result = job.stored = None
+    else:
+        logger.info("%s: outputs exist, skipped (overwrite=True folds it again)", job.item.id)
 
 
 GPU_BATCH_TOKENS = 1024
@@ -285,10 +343,11 @@ def _chunk_size_for(loaded, batch: list[_Job], options: FoldOptions) -> int | No
     )
 
 
-def _run_batch(loaded, batch: list[_Job], folder: Path, options: FoldOptions):
+def _run_batch(run: _Run, batch: list[_Job], options: FoldOptions):
     """Yield (job, result) for every job of ``batch``."""
     from tfprot.fold._torch import is_out_of_memory
 
+    loaded = run.loaded
     chunk_size = _chunk_size_for(loaded, batch, options)
     for job in batch:
         job.attempts += 1
@@ -311,17 +370,17 @@ def _run_batch(loaded, batch: list[_Job], folder: Path, options: FoldOptions):
             )
             alone = replace(options, chunk_size=chunk_size)
             for job in batch:
-                yield from _run_batch(loaded, [job], folder, alone)
+                yield from _run_batch(run, [job], alone)
             return
-        yield from _retry_single(loaded, batch[0], folder, options, chunk_size, error)
+        yield from _retry_single(run, batch[0], options, chunk_size, error)
         return
     seconds = (time.perf_counter() - start) / len(batch)
     for job, prediction in zip(batch, predictions, strict=True):
         job.chunk_size = chunk_size
-        yield job, _write(loaded, job, prediction, seconds, folder, options)
+        yield job, _write(run, job, prediction, seconds)
 
 
-def _retry_single(loaded, job: _Job, folder: Path, options: FoldOptions, chunk_size, error):
+def _retry_single(run: _Run, job: _Job, options: FoldOptions, chunk_size, error):
     from tfprot.fold._torch import is_out_of_memory
 
     if not is_out_of_memory(error):
@@ -342,7 +401,7 @@ def _retry_single(loaded, job: _Job, folder: Path, options: FoldOptions, chunk_s
     logger.warning(
         "%s: out of memory with chunk size %s; retrying with %s", job.item.id, chunk_size, smaller
     )
-    yield from _run_batch(loaded, [job], folder, replace(options, chunk_size=smaller))
+    yield from _run_batch(run, [job], replace(options, chunk_size=smaller))
 
 
 def _reason(error: BaseException) -> str:
@@ -365,15 +424,16 @@ def _failed(job: _Job, message: str) -> FoldResult:
     )
 
 
-def _write(loaded, job: _Job, prediction, seconds: float, folder: Path, options) -> FoldResult:
+def _write(run: _Run, job: _Job, prediction, seconds: float) -> FoldResult:
     """Write one structure's files (JSON marker last) and return its result."""
     try:
-        return _write_files(loaded, job, prediction, seconds, folder, options)
+        return _write_files(run, job, prediction, seconds)
     except OSError as error:
         return _failed(job, f"id {job.item.id!r}: cannot write outputs ({_reason(error)}).")
 
 
-def _write_files(loaded, job: _Job, prediction, seconds, folder: Path, options) -> FoldResult:
+def _write_files(run: _Run, job: _Job, prediction, seconds) -> FoldResult:
+    loaded, folder, options = run.loaded, run.folder, run.options
     files = file_map(folder, job.name, pictures=options.pictures, html=options.html)
     for path in files.values():  # never outside the output folder, whatever the id
         if path.resolve().parent != folder.resolve():
@@ -437,7 +497,10 @@ def _write_files(loaded, job: _Job, prediction, seconds, folder: Path, options) 
         "plddt": [round(float(v), 2) for v in plddt],
         "seconds": seconds,
         "chunk_size": job.chunk_size,
-        "num_recycles": options.num_recycles,
+        "num_recycles": run.wanted.recycles,
+        "settings": settings_record(
+            run.wanted, chunk_size=job.chunk_size, fp16_stem=loaded.fp16_stem
+        ),
         "files": {kind: path.name for kind, path in files.items()},
     }
     write_text_atomic(files["json"], json.dumps(record, indent=1) + "\n")
