@@ -274,15 +274,25 @@ def test_batches_are_length_sorted_under_the_token_budget(tiny_model, tmp_path):
         del tiny_model.predict
 
 
-def test_options_are_validated():
-    with pytest.raises(ValueError, match="chunk_size"):
-        FoldOptions(chunk_size=0)
-    with pytest.raises(ValueError, match="num_recycles"):
-        FoldOptions(num_recycles=-1)
-    with pytest.raises(ValueError, match="max_length_ratio"):
-        FoldOptions(max_length_ratio=0.5)
-    with pytest.raises(ValueError, match="batch_tokens"):
-        FoldOptions(batch_tokens=0)
+def test_options_are_validated_and_unknown_names_refused_by_name(tmp_path):
+    from tfprot.errors import OptionError
+
+    for bad, field in (
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"num_recycles": -1}, "num_recycles"),
+        ({"max_length_ratio": 0.5}, "max_length_ratio"),
+        ({"batch_tokens": 0}, "batch_tokens"),
+        ({"batch_tokens": "many"}, "batch_tokens"),
+        ({"writers": -1}, "writers"),
+        ({"compile": "fast"}, "compile"),
+        ({"pictures": "yes"}, "pictures"),
+    ):
+        with pytest.raises(OptionError, match=field) as caught:
+            FoldOptions(**bad)
+        assert isinstance(caught.value, ValueError)  # still a ValueError for old callers
+    with pytest.raises(OptionError, match="'num_recycle'; did you mean 'num_recycles'"):
+        fold(["MKTAY"], tmp_path / "never", model="tiny-esmfold", num_recycle=0)
+    assert not (tmp_path / "never").exists()  # refused before anything was made
 
 
 def test_auto_batch_tokens_batch_on_a_gpu_only():

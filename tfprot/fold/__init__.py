@@ -15,9 +15,10 @@ bridge, and the only part of tfprot that imports torch, inside the functions tha
 from tfprot.fold.inputs import FoldInput, InputProblem, collect_inputs, decode_token_ids
 from tfprot.fold.memory import CHUNK_LADDER, choose_chunk_size
 from tfprot.fold.names import safe_name, safe_names
+from tfprot.fold.options import FoldOptions
 from tfprot.fold.outputs import SUMMARY_COLUMNS, FoldResult
 from tfprot.fold.presets import DEFAULT_CHECKPOINT, FOLD_PRESETS, FoldPreset
-from tfprot.fold.runner import FoldOptions, FoldReport, fold
+from tfprot.fold.runner import FoldReport, fold
 
 
 def load_esmfold(checkpoint: str = DEFAULT_CHECKPOINT, **kwargs):

@@ -20,14 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tfprot._io import write_text_atomic
+import numpy as np
+
+from tfprot._io import atomic_path, write_text_atomic
+from tfprot.fold.pdb import CHAIN_IDS, structure_to_pdb
+from tfprot.fold.residues import ChainLayout
 
 __all__ = [
     "SUMMARY_COLUMNS",
     "SUMMARY_FILE",
     "FoldResult",
+    "StructureFiles",
     "expected_files",
     "read_finished",
+    "write_structure",
     "write_summary",
 ]
 
@@ -175,3 +181,150 @@ def write_summary(folder: str | os.PathLike, results: list[FoldResult]) -> Path:
     path = Path(folder) / SUMMARY_FILE
     write_text_atomic(path, buffer.getvalue())
     return path
+
+
+# ---- one structure's files ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StructureFiles:
+    """Everything needed to write one folded structure's files, free of torch: what a
+    background writer gets.
+
+    Attributes:
+        id, name: the sequence id and the safe file-name stem.
+        chains: the chains as given.
+        layout: the chains as folded (chain index and residue numbers per residue).
+        prediction: a :class:`~tfprot.fold.model.StructurePrediction` (numpy arrays).
+        model, untrained: the model's name, and whether its weights are random.
+        seconds, chunk_size, attempts: the summary's figures.
+        settings: what the structure was folded with (:func:`tfprot.fold.resume.settings_record`).
+        pictures, html: write the PNGs and the 3D view.
+    """
+
+    id: str
+    name: str
+    chains: tuple[str, ...]
+    layout: ChainLayout
+    prediction: Any
+    model: str
+    untrained: bool
+    seconds: float
+    chunk_size: int | None
+    attempts: int
+    settings: dict[str, Any]
+    pictures: bool = True
+    html: bool = True
+
+    @property
+    def sequence(self) -> str:
+        return ":".join(self.chains)
+
+    @property
+    def length(self) -> int:
+        return sum(len(chain) for chain in self.chains)
+
+    def caption(self) -> str:
+        """``'A=10, B=12 residues, mean pLDDT 71.2, pTM 0.612'``."""
+        sizes = ", ".join(f"{CHAIN_IDS[i]}={len(c)}" for i, c in enumerate(self.chains))
+        plddt = float(np.mean(self.prediction.plddt))
+        return f"{sizes} residues, mean pLDDT {plddt:.1f}, pTM {self.prediction.ptm:.3f}"
+
+
+def write_structure(folder: Path, structure: StructureFiles) -> FoldResult:
+    """Write one structure's files atomically, the JSON marker last, and return its result.
+
+    Raises:
+        OSError: a file cannot be written (the caller reports it for this structure), or a
+            path would leave ``folder``.
+    """
+    files = file_map(folder, structure.name, pictures=structure.pictures, html=structure.html)
+    for path in files.values():  # never outside the output folder, whatever the id
+        if path.resolve().parent != folder.resolve():
+            raise OSError(f"refusing to write {path} outside {folder}")
+    pdb_text = _pdb_text(structure)
+    write_text_atomic(files["pdb"], pdb_text)
+    with atomic_path(files["pae"]) as temporary, open(temporary, "wb") as handle:
+        np.save(handle, structure.prediction.pae.astype(np.float32))
+    if structure.pictures:
+        _write_pictures(files, structure)
+    if structure.html:
+        _write_page(files["html"], pdb_text, structure)
+    record = _record(structure, files)
+    write_text_atomic(files["json"], json.dumps(record, indent=1) + "\n")
+    return FoldResult(
+        structure.id,
+        structure.name,
+        "folded",
+        sequence=structure.sequence,
+        length=structure.length,
+        chains=len(structure.chains),
+        mean_plddt=record["mean_plddt"],
+        ptm=structure.prediction.ptm,
+        seconds=structure.seconds,
+        chunk_size=structure.chunk_size,
+        attempts=structure.attempts,
+        files=files,
+    )
+
+
+def _pdb_text(structure: StructureFiles) -> str:
+    remarks = [f"tfprot ESMFold prediction, model {structure.model}, id {structure.id!r}"]
+    if structure.untrained:
+        remarks.append("UNTRAINED MODEL (random weights): structure and pLDDT mean nothing")
+    remarks.append("B-factor column: per-residue pLDDT (0-100)")
+    prediction = structure.prediction
+    return structure_to_pdb(
+        prediction.aatype,
+        prediction.positions,
+        prediction.atom_mask,
+        np.round(prediction.plddt.astype(np.float64), 2),
+        chain_index=structure.layout.chain_index,
+        residue_number=structure.layout.residue_number,
+        remarks=tuple(remarks),
+    )
+
+
+def _write_pictures(files: dict[str, Path], structure: StructureFiles) -> None:
+    from tfprot.fold.pictures import plot_pae, plot_plddt
+
+    untrained = " [untrained model]" if structure.untrained else ""
+    title = f"{structure.id}{untrained}\n{structure.caption()}"
+    chain_index = structure.layout.chain_index
+    plddt = structure.prediction.plddt.astype(np.float64)
+    plot_plddt(files["plddt_png"], plddt, chain_index=chain_index, title=title)
+    plot_pae(files["pae_png"], structure.prediction.pae, chain_index=chain_index, title=title)
+
+
+def _write_page(target: Path, pdb_text: str, structure: StructureFiles) -> None:
+    from tfprot.fold.viewer import structure_html
+
+    warning = "UNTRAINED MODEL: random weights; this structure means nothing."
+    page = structure_html(
+        pdb_text,
+        title=str(structure.id),
+        subtitle=f"{structure.id} ({structure.caption()}); model {structure.model}",
+        warning=warning if structure.untrained else "",
+    )
+    write_text_atomic(target, page)
+
+
+def _record(structure: StructureFiles, files: dict[str, Path]) -> dict[str, Any]:
+    plddt = structure.prediction.plddt.astype(np.float64)
+    return {
+        "id": structure.id,
+        "sequence": structure.sequence,
+        "chains": list(structure.chains),
+        "chain_ids": [CHAIN_IDS[i] for i in range(len(structure.chains))],
+        "length": structure.length,
+        "model": structure.model,
+        "untrained": structure.untrained,
+        "mean_plddt": float(plddt.mean()),
+        "ptm": structure.prediction.ptm,
+        "plddt": [round(float(v), 2) for v in plddt],
+        "seconds": structure.seconds,
+        "chunk_size": structure.chunk_size,
+        "num_recycles": structure.settings.get("num_recycles"),
+        "settings": structure.settings,
+        "files": {kind: path.name for kind, path in files.items()},
+    }

@@ -10,7 +10,6 @@ message, invalid sequences are reported by id, finished outputs are skipped unle
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -20,14 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from tfprot._io import atomic_path, write_text_atomic
 from tfprot.data.batching import length_sorted_batches
 from tfprot.fold.folder import prepare_output_folder
 from tfprot.fold.inputs import FoldInput, InputProblem, collect_inputs
 from tfprot.fold.memory import choose_chunk_size, smaller_chunk_size
 from tfprot.fold.names import safe_names
-from tfprot.fold.outputs import FoldResult, file_map, read_finished, write_summary
-from tfprot.fold.pdb import CHAIN_IDS, structure_to_pdb
+from tfprot.fold.options import AUTO, FoldOptions, options_with
+from tfprot.fold.outputs import (
+    FoldResult,
+    StructureFiles,
+    read_finished,
+    write_structure,
+    write_summary,
+)
+from tfprot.fold.pdb import CHAIN_IDS
 from tfprot.fold.presets import DEFAULT_CHECKPOINT
 from tfprot.fold.residues import ChainLayout, chain_layout
 from tfprot.fold.resume import FoldSettings, identity_of, settings_record, stale_reasons
@@ -35,67 +40,6 @@ from tfprot.fold.resume import FoldSettings, identity_of, settings_record, stale
 __all__ = ["FoldOptions", "FoldReport", "fold"]
 
 logger = logging.getLogger(__name__)
-
-AUTO = "auto"
-
-
-@dataclass(frozen=True)
-class FoldOptions:
-    """How to fold.
-
-    Attributes:
-        num_recycles: trunk recycles; ``None``: the model's default (4 for esmfold_v1).
-        chunk_size: trunk chunk size: ``'auto'`` (from length and free GPU memory), ``None``
-            (never chunk) or a number.
-        max_length: the most residues (linkers included) a structure may have; longer ones are
-            refused with a message instead of exhausting memory.
-        batch_tokens: token budget of a batch: sequences per batch times the longest one's
-            length stays within it (a longer sequence is folded alone). ``'auto'``: 1024 on a
-            GPU; on a CPU every sequence is folded alone (a padded batch only adds work there:
-            ``benchmarks/fold.py`` measured 5-7% more time for batches of 200-residue chains).
-        max_length_ratio: a batch's longest sequence is at most this times its shortest
-            (``None``: no limit). The trunk's cost grows with the square (pair updates) and cube
-            (triangle multiplication) of the padded length, so folding a 100-residue sequence
-            padded to 200 costs several times folding it alone; on a CPU, batching gains nothing.
-        linker_length: glycines joining the chains of a complex (ESMFold uses 25).
-        residue_index_offset: residue-index jump between chains (ESMFold uses 512).
-        overwrite: fold again sequences whose outputs exist (default: skip them, to resume).
-        pictures: write the pLDDT plot and PAE heat map (PNG).
-        html: write the 3D view (HTML with the viewer inlined).
-        progress: show a progress bar.
-    """
-
-    num_recycles: int | None = None
-    chunk_size: int | str | None = AUTO
-    max_length: int = 1024
-    batch_tokens: int | str = AUTO
-    max_length_ratio: float | None = 1.1
-    linker_length: int = 25
-    residue_index_offset: int = 512
-    overwrite: bool = False
-    pictures: bool = True
-    html: bool = True
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.num_recycles is not None and self.num_recycles < 0:
-            raise ValueError(f"num_recycles must be >= 0 or None, got {self.num_recycles}.")
-        if self.chunk_size not in (AUTO, None) and (
-            not isinstance(self.chunk_size, int) or self.chunk_size < 1
-        ):
-            raise ValueError(
-                f"chunk_size must be 'auto', None or a positive int, got {self.chunk_size!r}."
-            )
-        if self.max_length < 1:
-            raise ValueError(f"max_length must be positive, got {self.max_length}.")
-        if self.batch_tokens != AUTO and (
-            not isinstance(self.batch_tokens, int) or self.batch_tokens < 1
-        ):
-            raise ValueError(f"batch_tokens must be 'auto' or positive, got {self.batch_tokens!r}.")
-        if self.max_length_ratio is not None and self.max_length_ratio < 1:
-            raise ValueError(f"max_length_ratio must be >= 1 or None, got {self.max_length_ratio}.")
-        if self.linker_length < 0 or self.residue_index_offset < 0:
-            raise ValueError("linker_length and residue_index_offset must be >= 0.")
 
 
 @dataclass(frozen=True)
@@ -153,7 +97,10 @@ def fold(
         inputs: sequences: a string (``'SEQ_A:SEQ_B'`` for a complex), a list of strings,
             ``(id, sequence)`` pairs, a ``{id: sequence}`` dict, a FASTA path, ProteinRecords,
             or token ids from the data pipeline (a ``tf.data.Dataset``, tensors, arrays).
-        output_dir: the folder for the outputs (created).
+        output_dir: the folder for the outputs: new, empty, or made by an earlier ``fold``
+            (which then resumes: a structure folded from the same sequence, model and settings
+            is reused; one whose sequence or settings changed is folded again, with a log line
+            saying why).
         model: ``'facebook/esmfold_v1'`` (default), a Hub id, a local folder, the offline
             preset ``'tiny-esmfold'`` (untrained), or an :class:`ESMFoldModel` already loaded.
         options: a :class:`FoldOptions`; keyword overrides (``num_recycles=0``...) replace fields.
@@ -164,11 +111,15 @@ def fold(
         A :class:`FoldReport`; failures are in it and in ``summary.tsv``, never raised.
 
     Raises:
+        OptionError: an unknown option name (the message names it and the closest valid
+            ones), or a value out of range; raised before anything is read or loaded.
+        OutputError: ``output_dir`` cannot be written, or holds files that tfprot's ``fold``
+            did not write (checked before the model is loaded).
         MissingDependencyError: torch is not installed (``pip install "tfprot[fold]"``).
         CheckpointError: the model cannot be loaded.
         DataFormatError, DataFileNotFoundError: the inputs cannot be read at all.
     """
-    options = replace(options or FoldOptions(), **option_overrides)
+    options = options_with(options, option_overrides)
     folder = Path(output_dir)
     items = collect_inputs(inputs, tokenizer=tokenizer)
     prepare_output_folder(folder)
@@ -425,96 +376,26 @@ def _failed(job: _Job, message: str) -> FoldResult:
 
 
 def _write(run: _Run, job: _Job, prediction, seconds: float) -> FoldResult:
-    """Write one structure's files (JSON marker last) and return its result."""
-    try:
-        return _write_files(run, job, prediction, seconds)
-    except OSError as error:
-        return _failed(job, f"id {job.item.id!r}: cannot write outputs ({_reason(error)}).")
-
-
-def _write_files(run: _Run, job: _Job, prediction, seconds) -> FoldResult:
-    loaded, folder, options = run.loaded, run.folder, run.options
-    files = file_map(folder, job.name, pictures=options.pictures, html=options.html)
-    for path in files.values():  # never outside the output folder, whatever the id
-        if path.resolve().parent != folder.resolve():
-            raise OSError(f"refusing to write {path} outside {folder}")
-    layout = job.layout
-    chain_index = layout.chain_index
-    plddt = prediction.plddt.astype(np.float64)
-    mean_plddt = float(plddt.mean())
-    chains = ", ".join(f"{CHAIN_IDS[i]}={len(chain)}" for i, chain in enumerate(job.item.chains))
-    remarks = [f"tfprot ESMFold prediction, model {loaded.name}, id {job.item.id!r}"]
-    if loaded.untrained:
-        remarks.append("UNTRAINED MODEL (random weights): structure and pLDDT mean nothing")
-    remarks.append("B-factor column: per-residue pLDDT (0-100)")
-    pdb_text = structure_to_pdb(
-        prediction.aatype,
-        prediction.positions,
-        prediction.atom_mask,
-        np.round(plddt, 2),
-        chain_index=chain_index,
-        residue_number=layout.residue_number,
-        remarks=tuple(remarks),
-    )
-    write_text_atomic(files["pdb"], pdb_text)
-    with atomic_path(files["pae"]) as temporary, open(temporary, "wb") as handle:
-        np.save(handle, prediction.pae.astype(np.float32))
-    title = (
-        f"{job.item.id} ({chains} residues) - mean pLDDT {mean_plddt:.1f}, pTM {prediction.ptm:.3f}"
-    )
-    warning = (
-        "UNTRAINED MODEL: random weights; this structure means nothing." if loaded.untrained else ""
-    )
-    if options.pictures:
-        from tfprot.fold.pictures import plot_pae, plot_plddt
-
-        picture_title = (
-            f"{job.item.id}{' [untrained model]' if loaded.untrained else ''}\n"
-            f"{chains} residues, mean pLDDT {mean_plddt:.1f}, pTM {prediction.ptm:.3f}"
-        )
-        plot_plddt(files["plddt_png"], plddt, chain_index=chain_index, title=picture_title)
-        plot_pae(files["pae_png"], prediction.pae, chain_index=chain_index, title=picture_title)
-    if options.html:
-        from tfprot.fold.viewer import structure_html
-
-        page = structure_html(
-            pdb_text,
-            title=str(job.item.id),
-            subtitle=title + f"; model {loaded.name}",
-            warning=warning,
-        )
-        write_text_atomic(files["html"], page)
-    record = {
-        "id": job.item.id,
-        "sequence": job.item.sequence,
-        "chains": list(job.item.chains),
-        "chain_ids": [CHAIN_IDS[i] for i in range(len(job.item.chains))],
-        "length": job.item.length,
-        "model": loaded.name,
-        "untrained": loaded.untrained,
-        "mean_plddt": mean_plddt,
-        "ptm": prediction.ptm,
-        "plddt": [round(float(v), 2) for v in plddt],
-        "seconds": seconds,
-        "chunk_size": job.chunk_size,
-        "num_recycles": run.wanted.recycles,
-        "settings": settings_record(
-            run.wanted, chunk_size=job.chunk_size, fp16_stem=loaded.fp16_stem
-        ),
-        "files": {kind: path.name for kind, path in files.items()},
-    }
-    write_text_atomic(files["json"], json.dumps(record, indent=1) + "\n")
-    return FoldResult(
-        job.item.id,
-        job.name,
-        "folded",
-        sequence=job.item.sequence,
-        length=job.item.length,
-        chains=len(job.item.chains),
-        mean_plddt=mean_plddt,
-        ptm=prediction.ptm,
+    """Write one structure's files (JSON marker last) and return its result; a failure to
+    write is that structure's failure, naming its id."""
+    structure = StructureFiles(
+        id=job.item.id,
+        name=job.name,
+        chains=job.item.chains,
+        layout=job.layout,
+        prediction=prediction,
+        model=run.loaded.name,
+        untrained=run.loaded.untrained,
         seconds=seconds,
         chunk_size=job.chunk_size,
         attempts=job.attempts,
-        files=files,
+        settings=settings_record(
+            run.wanted, chunk_size=job.chunk_size, fp16_stem=run.loaded.fp16_stem
+        ),
+        pictures=run.options.pictures,
+        html=run.options.html,
     )
+    try:
+        return write_structure(run.folder, structure)
+    except OSError as error:
+        return _failed(job, f"id {job.item.id!r}: cannot write outputs ({_reason(error)}).")
