@@ -32,6 +32,7 @@ from tfprot.data import (  # noqa: E402
 )
 from tfprot.errors import (  # noqa: E402
     CheckpointError,
+    CpuOpsError,
     DataFileNotFoundError,
     DataFormatError,
     DistributeError,
@@ -39,6 +40,7 @@ from tfprot.errors import (  # noqa: E402
     InvalidSequenceError,
     LabelError,
     MissingDependencyError,
+    NonFiniteOutputError,
     OptionError,
     PrecisionError,
     TfprotError,
@@ -86,6 +88,7 @@ __all__ = [
     "PRESETS",
     "Batching",
     "CheckpointError",
+    "CpuOpsError",
     "DataFileNotFoundError",
     "DataFormatError",
     "DistributeError",
@@ -97,6 +100,7 @@ __all__ = [
     "LabelEncoder",
     "LabelError",
     "MissingDependencyError",
+    "NonFiniteOutputError",
     "OptionError",
     "PrecisionError",
     "Prediction",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "CheckpointError",
+    "CpuOpsError",
     "DataFileNotFoundError",
     "DataFormatError",
     "DistributeError",
@@ -21,7 +22,9 @@ __all__ = [
     "InvalidSequenceError",
     "LabelError",
     "MissingDependencyError",
+    "NonFiniteOutputError",
     "OptionError",
+    "OutputError",
     "PrecisionError",
     "TfprotError",
     "UniProtError",
@@ -34,6 +37,11 @@ class TfprotError(Exception):
 
 class InvalidSequenceError(TfprotError, ValueError):
     """A protein sequence is empty or holds a character that is not an amino acid."""
+
+
+class CpuOpsError(TfprotError, RuntimeError):
+    """tfprot's CPU ops are asked for but not available: not built here (no compiler, a failed
+    build; the message says why) while ``TFPROT_REQUIRE_CPU_OPS=1``, or called directly."""
 
 
 class DataFormatError(TfprotError, ValueError):
@@ -65,8 +73,18 @@ class HubError(TfprotError, OSError):
     the endpoint and never holds the token."""
 
 
+class NonFiniteOutputError(TfprotError, FloatingPointError):
+    """A model gave NaN or infinite outputs: corrupt or mismatched weights, or a training run
+    that diverged (e.g. a learning rate too high). The message names the model."""
+
+
 class OptionError(TfprotError, ValueError):
     """An option is out of range or of the wrong type (e.g. ``trainable_layers=-1``)."""
+
+
+class OutputError(TfprotError, OSError):
+    """An output file or folder cannot be written (a read-only or full disk, a path through a
+    file); the message names it and says what to do."""
 
 
 class PrecisionError(TfprotError, ValueError):

@@ -1,8 +1,9 @@
 """The ``tfprot`` command line: ``tfprot <command> [options]``.
 
 Each command is a module with ``create_parser()``, ``run(args)`` and ``main(argv)``. Errors that
-tfprot raises on purpose end the command with a one-line message and exit code 2 (the traceback
-only with ``--debug``).
+tfprot raises on purpose, and failures of input and output (a full or read-only disk, text that
+is not UTF-8, a damaged file), end the command with a one-line message and exit code 2 (the
+traceback only with ``--debug``); a bug keeps its traceback.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from tfprot.errors import TfprotError
-
 COMMANDS = {
     "train": "tfprot.cli.train",
     "predict": "tfprot.cli.predict",
@@ -25,6 +24,7 @@ COMMANDS = {
     "export": "tfprot.cli.export",
     "push": "tfprot.cli.push",
     "demo": "tfprot.cli.demo",
+    "info": "tfprot.cli.info",
 }
 """Command name → module; each module has ``create_parser()``, ``run(args)`` and ``main(argv)``."""
 
@@ -70,16 +70,6 @@ def import_tensorflow_quietly() -> None:
         os.close(null)
 
 
-_USER_OS_ERRORS = (
-    FileNotFoundError,
-    FileExistsError,
-    IsADirectoryError,
-    NotADirectoryError,
-    PermissionError,
-)
-"""Operating-system errors that mean a bad path was given: one line, like tfprot's own errors."""
-
-
 def one_line(error: BaseException) -> str:
     """The error's message on one line (white space runs collapsed).
 
@@ -90,17 +80,22 @@ def one_line(error: BaseException) -> str:
 
 
 def run_command(run, args: argparse.Namespace) -> int:
-    """Run a command's ``run(args)``; turn tfprot errors into a one-line message and exit 2."""
+    """Run a command's ``run(args)``; turn tfprot errors and failures of input and output (any
+    ``OSError``, undecodable text, damaged JSON or safetensors: see :mod:`tfprot.cli._errors`)
+    into a one-line message and exit 2. Other exceptions (bugs) keep their traceback."""
+    from tfprot.cli._errors import describe
+
     debug = getattr(args, "debug", False)
     setup_logging(debug)
     if not debug:
         import_tensorflow_quietly()
     try:
         return int(run(args) or 0)
-    except (TfprotError, *_USER_OS_ERRORS) as error:
-        if debug:
+    except Exception as error:
+        line = describe(error)
+        if debug or line is None:
             raise
-        print(f"tfprot: error: {one_line(error)}", file=sys.stderr)
+        print(f"tfprot: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tfprot: interrupted", file=sys.stderr)
