@@ -230,3 +230,26 @@ def test_duplicates_option_chooses_and_is_checked(capsys, tmp_path, entries):
     with pytest.raises(SystemExit) as info:
         run_cli(capsys, train_argv(tmp_path, path, "--duplicates", "keep"))
     assert info.value.code == 2 and "invalid choice: 'keep'" in capsys.readouterr().err
+
+
+def test_predict_and_embed_take_the_duplicates_option(capsys, tmp_path, tiny_model, entries):
+    first_id, first_sequence, _ = entries[0]
+    other = entries[1][1]
+    text = "".join(f">{i}\n{s}\n" for i, s, _ in entries) + f">{first_id}\n{other}\n"
+    path = tmp_path / "repeats.fasta"
+    path.write_text(text)
+    base = ["--model", str(tiny_model), "--input", str(path)]
+    code, _, err = run_cli(capsys, ["predict", *base, "--out", str(tmp_path / "p.csv")])
+    assert_one_line_error(code, err, f"1 duplicate id with different contents: {first_id!r}")
+    target = tmp_path / "last.csv"
+    code, _, err = run_cli(capsys, ["predict", *base, "--out", str(target), "--duplicates", "last"])
+    assert code == 0, err
+    rows = {row["id"]: row for row in predicted(target)}
+    assert sorted(rows) == sorted(e[0] for e in entries)
+    # the kept occurrence carries the second entry's sequence: the same scores as that entry
+    scores = {key: value for key, value in rows[first_id].items() if key != "id"}
+    assert scores == {key: value for key, value in rows[entries[1][0]].items() if key != "id"}
+    assert other != first_sequence
+    npz = tmp_path / "e.npz"
+    code, _, err = run_cli(capsys, ["embed", *base, "--out", str(npz), "--duplicates", "first"])
+    assert code == 0, err

@@ -22,6 +22,7 @@ from tfprot.cli import (
     interactive,
     run_command,
 )
+from tfprot.cli._data import add_duplicates_option
 from tfprot.cli._outputs import check_output_file
 
 EXAMPLE = "tfprot embed --checkpoint tiny-esm --input proteins.fasta --out embeddings.npz"
@@ -44,6 +45,7 @@ def create_parser() -> argparse.ArgumentParser:
         "--batch-tokens", type=int, default=16384, help="token budget per batch (default 16384)"
     )
     add_precision_option(parser)
+    add_duplicates_option(parser)
     add_common_options(parser)
     return parser
 
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     existing_path(args.input, "--input")
     check_output_file(args.out, inputs=[args.input], example="embeddings.npz")
-    records = read_records(args.input)
+    records = read_records(args.input, duplicates=args.duplicates)
     result = tfprot.embed(
         args.checkpoint,
         records,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfprot.cli import add_common_options, command_parser, existing_path, interactive, run_command
+from tfprot.cli._data import add_duplicates_option
 from tfprot.cli._outputs import check_output_file
 
 EXAMPLE = "tfprot predict --model my_model/model --input proteins.fasta --out predictions.csv"
@@ -42,6 +43,7 @@ def create_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="multilabel: a class is predicted above this probability (default 0.5)",
     )
+    add_duplicates_option(parser)
     add_common_options(parser)
     return parser
 
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     existing_path(args.model, "--model")
     existing_path(args.input, "--input")
     check_output_file(args.out, inputs=[args.input], example="predictions.csv")
-    records = read_records(args.input)
+    records = read_records(args.input, duplicates=args.duplicates)
     model = tfprot.load_model(args.model, compile=False)
     predictions = model.predict_sequences(
         records,
