@@ -251,5 +251,8 @@ def test_predict_and_embed_take_the_duplicates_option(capsys, tmp_path, tiny_mod
     assert scores == {key: value for key, value in rows[entries[1][0]].items() if key != "id"}
     assert other != first_sequence
     npz = tmp_path / "e.npz"
-    code, _, err = run_cli(capsys, ["embed", *base, "--out", str(npz), "--duplicates", "first"])
+    embed = ["embed", "--checkpoint", str(tiny_model), "--input", str(path), "--out", str(npz)]
+    code, _, err = run_cli(capsys, embed)
+    assert_one_line_error(code, err, f"1 duplicate id with different contents: {first_id!r}")
+    code, _, err = run_cli(capsys, [*embed, "--duplicates", "first"])
     assert code == 0, err
