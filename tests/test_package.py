@@ -110,3 +110,25 @@ def test_every_public_name_resolves_and_the_model_api_loads_on_first_use():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_version_is_written_once_in_setup_cfg(monkeypatch):
+    """``tfprot.__version__`` is the package metadata's, and a source tree without metadata reads
+    setup.cfg: no second copy of the number to forget."""
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    from tfprot import _version
+
+    setup_cfg = (Path(tfprot.__file__).parent.parent / "setup.cfg").read_text()
+    written = re.search(r"^version = (\S+)$", setup_cfg, re.MULTILINE).group(1)
+    assert tfprot.__version__ == metadata.version("tfprot") == written
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(_version.metadata, "version", not_installed)
+    assert _version.version() == written
+    for path in (Path(tfprot.__file__).parent).rglob("*.py"):
+        assert not re.search(r"^__version__ = \"", path.read_text(), re.MULTILINE), path

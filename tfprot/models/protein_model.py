@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
 from tfprot._keras import keras
+from tfprot._version import __version__
 from tfprot.data.labels import LabelEncoder, Task
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
@@ -358,8 +359,6 @@ class ProteinModel(_keras.Model):
         return folder
 
     def _metadata(self, extra_info: dict[str, Any] | None) -> dict[str, Any]:
-        from tfprot import __version__
-
         return {
             **self.info,
             **(extra_info or {}),
