@@ -65,30 +65,11 @@ def run(args: argparse.Namespace) -> int:
         progress=interactive() or False,
     )
     task = model.task.value
-    classes = list(model.label_encoder.classes)
-    if task in ("classification", "multilabel"):
-        header = ["id", "label", *(f"probability_{name}" for name in classes)]
-    elif task == "regression":
-        header = ["id", "prediction"]
-    else:
-        header = ["id", "sequence", "residue_labels"]
+    header, rows = prediction_table(predictions, task, model.label_encoder.classes)
     with open_atomic(args.out, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
-        for p in predictions:
-            if task in ("classification", "multilabel"):
-                writer.writerow(
-                    [
-                        spreadsheet_safe(p.id),
-                        spreadsheet_safe(p.label),
-                        *(f"{p.probabilities[name]:.6g}" for name in classes),
-                    ]
-                )
-            elif task == "regression":
-                writer.writerow([spreadsheet_safe(p.id), f"{p.label:.6g}"])
-            else:
-                labels = p.label if isinstance(p.label, str) else " ".join(p.label)
-                writer.writerow([spreadsheet_safe(p.id), p.sequence, labels])
+        writer.writerows(rows)
     print(f"tfprot predict: {len(predictions)} sequences ({task}) -> {args.out}")
     for p in predictions[:5]:
         shown = p.label if task != "regression" else f"{p.label:.4g}"
@@ -97,6 +78,50 @@ def run(args: argparse.Namespace) -> int:
     if len(predictions) > 5:
         print(f"  ... ({len(predictions) - 5} more in {args.out})")
     return 0
+
+
+def prediction_table(
+    predictions: Sequence, task: str, classes: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of ``tfprot predict``'s CSV (also ``tfprot app``'s download).
+
+    Args:
+        predictions: ``ProteinModel.predict_sequences``'s results.
+        task: ``model.task.value``.
+        classes: ``model.label_encoder.classes``.
+
+    >>> from types import SimpleNamespace as P
+    >>> prediction_table([P(id="=p1", label="a", probabilities={"a": 0.75, "b": 0.25})],
+    ...                  "classification", ["a", "b"])
+    (['id', 'label', 'probability_a', 'probability_b'], [["'=p1", 'a', '0.75', '0.25']])
+    >>> prediction_table([P(id="p1", sequence="MK", label=("H", "E"))], "token", ["E", "H"])[1]
+    [['p1', 'MK', 'H E']]
+    """
+    classes = list(classes)
+    if task in ("classification", "multilabel"):
+        header = ["id", "label", *(f"probability_{name}" for name in classes)]
+        rows = [
+            [
+                spreadsheet_safe(p.id),
+                spreadsheet_safe(p.label),
+                *(f"{p.probabilities[name]:.6g}" for name in classes),
+            ]
+            for p in predictions
+        ]
+    elif task == "regression":
+        header = ["id", "prediction"]
+        rows = [[spreadsheet_safe(p.id), f"{p.label:.6g}"] for p in predictions]
+    else:
+        header = ["id", "sequence", "residue_labels"]
+        rows = [
+            [
+                spreadsheet_safe(p.id),
+                p.sequence,
+                p.label if isinstance(p.label, str) else " ".join(p.label),
+            ]
+            for p in predictions
+        ]
+    return header, rows
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
