@@ -1,9 +1,9 @@
-"""Fused CPU attention op vs TensorFlow's kernels: attention alone, side by side in one process.
+"""tfprot's CPU attention op vs TensorFlow's kernels: attention alone, side by side in one process.
 
 For each head size (``--depths``; ESM-2's are 16 at 8M, 24 at 35M, 32 at 150M, 64 at 650M) and
-type (float32, bfloat16), times the op (:func:`tfprot.models.fused_attention.fused`) and
-TensorFlow's kernels (:func:`~tfprot.models.fused_attention.attention` under
-:func:`~tfprot.models.fused_attention.disabled`: batched matmuls, mask add and softmax, with
+type (float32, bfloat16), times the op (:func:`tfprot.models.cpu_ops.fused`) and
+TensorFlow's kernels (:func:`~tfprot.models.cpu_ops.attention` under
+:func:`~tfprot.models.cpu_ops.disabled`: batched matmuls, mask add and softmax, with
 tfprot's hand-written gradient), alternating the two in every round:
 
 - forward: ``softmax(q·kᵀ + mask)·v`` (what embedding and prediction run);
@@ -12,8 +12,14 @@ tfprot's hand-written gradient), alternating the two in every round:
 Inputs are ``[batch, heads, length, depth]`` with ESM-2's 20 heads and a padding mask. It prints
 the median over rounds of each round's ratio TensorFlow / fused (above 1: the op is faster);
 ratios from one round are measured side by side, so they survive this shared machine's noise
-better than absolute times. These readings set the head-size limits in
-:mod:`tfprot.models.fused_attention`.
+better than absolute times. These readings set the head-size limits per code path in
+:mod:`tfprot.models.cpu_ops` (``HEAD_SIZE_LIMITS``).
+
+The op's code path is this CPU's (``-march=native``); another is measured on the same machine by
+building the library for a lower target, e.g. ``TFPROT_CPU_OPS_MARCH=x86-64-v3`` (AVX2) or
+``x86-64`` (portable loops). TensorFlow's own kernels still use every instruction the CPU has
+(oneDNN picks them at run time); ``ONEDNN_MAX_CPU_ISA=AVX2`` (or ``SSE41``) caps its matmuls too,
+as on a CPU of that level.
 
 Run: ``python -m benchmarks.attention_cpu [--depths 16 24 32 64] [--length 320] [--rounds 15]``
 """
@@ -85,12 +91,12 @@ def seconds(function, args, repeats: int) -> float:
 def compare(depth: int, dtype_name: str, args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
-    from tfprot.models import fused_attention
+    from tfprot.models import cpu_ops
 
     data = inputs(args.batch, args.heads, args.length, depth, getattr(tf, dtype_name))
-    fused_forward, fused_train = functions(fused_attention.fused)
-    reference_forward, reference_train = functions(fused_attention.attention)
-    with fused_attention.disabled():  # traced now, under disabled(): TensorFlow's kernels
+    fused_forward, fused_train = functions(cpu_ops.fused)
+    reference_forward, reference_train = functions(cpu_ops.attention)
+    with cpu_ops.disabled():  # traced now, under disabled(): TensorFlow's kernels
         reference_forward(*data)
         reference_train(*data)
     fused_forward(*data)
@@ -116,12 +122,19 @@ def compare(depth: int, dtype_name: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = create_parser().parse_args(argv)
-    from tfprot.models import fused_attention
+    import os
 
-    found = fused_attention.status()
-    print(f"fused attention: {found.reason}")
+    from tfprot.models import cpu_ops, cpu_ops_build
+
+    found = cpu_ops.status()
+    print(f"CPU: {cpu_ops_build.cpu_model()}")
+    print(f"tfprot's CPU ops: {found.reason}")
     if not found.available:
         return 1
+    if os.environ.get("ONEDNN_MAX_CPU_ISA"):
+        print(
+            f"TensorFlow's matmuls capped at ONEDNN_MAX_CPU_ISA={os.environ['ONEDNN_MAX_CPU_ISA']}"
+        )
     print(
         f"batch {args.batch}, {args.heads} heads, length {args.length}; median of {args.rounds} rounds"
     )

@@ -58,7 +58,7 @@ def _area(op: str) -> str:
     if kind in ("_MklMatMul", "_MklNativeFusedMatMul", "BiasAddGrad") and "layer_N/" in op:
         return "dense matmuls (QKV, output, FFN)"
     if kind in ("TfprotAttention", "TfprotAttentionGrad"):
-        return "attention, fused op (tfprot.models.fused_attention) and its gradient"
+        return "attention, fused op (tfprot.models.cpu_ops) and its gradient"
     if kind == "_MklBatchMatMulV2":
         return "attention matmuls (QK^T, PV and their gradients)"
     if "attention_gradient" in op or kind == "_MklSoftmax" or "layer_N/add_1 " in op:

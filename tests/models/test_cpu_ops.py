@@ -1,18 +1,46 @@
-"""The fused CPU attention op against float64 numpy, TensorFlow's kernels and transformers' layer."""
+"""tfprot's CPU ops (attention here; GELU, layer norm and QKV heads in test_esm_fast.py) against
+float64 numpy, TensorFlow's kernels and transformers' layer; their build, its failures, switches.
+
+The tests marked ``cpu_ops`` (here and in test_esm_fast.py) also run against the library built
+for each lower x86-64 target this CPU runs (test_cpu_ops_variants.py). Where the library is not
+available they are skipped, or fail under ``TFPROT_REQUIRE_CPU_OPS=1`` (CI).
+"""
 
 from __future__ import annotations
+
+import logging
+import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from cpu_targets import expected_code_path
 
 import tfprot
-from tfprot.models import fused_attention
+from tfprot.errors import CpuOpsError, TfprotError
+from tfprot.models import cpu_ops, cpu_ops_build
 
-pytestmark = pytest.mark.skipif(
-    not fused_attention.status().available,
-    reason=f"fused attention unavailable: {fused_attention.status().reason}",
-)
+
+@pytest.fixture
+def ops():
+    """The library's status; a skip where it is unavailable (an error under
+    ``TFPROT_REQUIRE_CPU_OPS=1``: :func:`cpu_ops.status` raises)."""
+    found = cpu_ops.status()
+    if not found.available:
+        pytest.skip(f"tfprot's CPU ops unavailable: {found.reason}")
+    return found
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """A process state where the library was never loaded, and an empty cache."""
+    monkeypatch.setattr(cpu_ops, "_LOADED", {})
+    monkeypatch.setenv("TFPROT_CACHE_DIR", str(tmp_path / "cache"))
+    for name in (cpu_ops.ENV_SWITCH, cpu_ops.ENV_SWITCH_ALIAS, cpu_ops.REQUIRE_ENV, "CXX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv(cpu_ops_build.MARCH_ENV, raising=False)
+    return tmp_path
 
 
 def numpy_attention(query, key, value, mask, d_out):
@@ -44,11 +72,12 @@ def fused_with_gradient(query, key, value, mask, d_out, dtype):
     q, k, v, g = (tf.constant(x, dtype) for x in (query, key, value, d_out))
     with tf.GradientTape() as tape:
         tape.watch([q, k, v])
-        out = fused_attention.fused(q, k, v, tf.constant(mask, dtype))
+        out = cpu_ops.fused(q, k, v, tf.constant(mask, dtype))
     grads = tape.gradient(out, [q, k, v], output_gradients=g)
     return [tf.cast(x, tf.float64).numpy() for x in (out, *grads)]
 
 
+@pytest.mark.cpu_ops
 @pytest.mark.parametrize(
     ("batch", "heads", "queries", "keys", "depth"),
     [
@@ -62,7 +91,7 @@ def fused_with_gradient(query, key, value, mask, d_out, dtype):
         (1, 2, 11, 19, 80),  # beyond the vectorised depths: the portable loops
     ],
 )
-def test_float32_forward_and_gradients_equal_float64_numpy(batch, heads, queries, keys, depth):
+def test_float32_forward_and_gradients_equal_float64_numpy(ops, batch, heads, queries, keys, depth):
     data = inputs(batch, heads, queries, keys, depth)
     got = fused_with_gradient(*data, tf.float32)
     want = numpy_attention(*data)
@@ -70,6 +99,7 @@ def test_float32_forward_and_gradients_equal_float64_numpy(batch, heads, queries
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5, err_msg=name)
 
 
+@pytest.mark.cpu_ops
 @pytest.mark.parametrize(
     ("batch", "heads", "queries", "keys", "depth"),
     [
@@ -84,7 +114,7 @@ def test_float32_forward_and_gradients_equal_float64_numpy(batch, heads, queries
     ],
 )
 def test_bfloat16_is_as_accurate_as_tensorflows_bfloat16_kernels(
-    batch, heads, queries, keys, depth
+    ops, batch, heads, queries, keys, depth
 ):
     """bfloat16 in and out (on AMX the forward's products are bfloat16 tile products with float32
     sums, the probabilities rounded to bfloat16 as TensorFlow's matmul takes them): errors against
@@ -96,8 +126,8 @@ def test_bfloat16_is_as_accurate_as_tensorflows_bfloat16_kernels(
     q, k, v, mask, g = (tf.constant(x, tf.bfloat16) for x in rounded)
     with tf.GradientTape() as tape:
         tape.watch([q, k, v])
-        with fused_attention.disabled():
-            out = fused_attention.attention(q, k, v, mask)
+        with cpu_ops.disabled():
+            out = cpu_ops.attention(q, k, v, mask)
     grads = tape.gradient(out, [q, k, v], output_gradients=g)
     tensorflow = [tf.cast(x, tf.float64).numpy() for x in (out, *grads)]
     for name, g, t, w in zip(
@@ -107,7 +137,8 @@ def test_bfloat16_is_as_accurate_as_tensorflows_bfloat16_kernels(
         assert np.abs(g - w).max() <= max(np.abs(t - w).max(), 2**-8 * scale), name
 
 
-def test_padded_keys_get_no_weight_and_no_gradient():
+@pytest.mark.cpu_ops
+def test_padded_keys_get_no_weight_and_no_gradient(ops):
     query, key, value, mask, d_out = inputs(1, 2, 6, 20, 16)
     mask[:, :, :, 12:] = -1e4
     out, _, d_key, d_value = fused_with_gradient(query, key, value, mask, d_out, tf.float32)
@@ -117,7 +148,8 @@ def test_padded_keys_get_no_weight_and_no_gradient():
     assert np.abs(d_key[:, :, 12:]).max() < 1e-6 and np.abs(d_value[:, :, 12:]).max() < 1e-6
 
 
-def test_the_op_is_in_the_graph_only_where_it_can_run():
+@pytest.mark.cpu_ops
+def test_the_op_is_in_the_graph_only_where_it_can_run(ops):
     q = k = v = tf.zeros([1, 2, 8, 16])
     mask = tf.zeros([1, 1, 1, 8])
 
@@ -125,71 +157,222 @@ def test_the_op_is_in_the_graph_only_where_it_can_run():
         graph = function.get_concrete_function(q, k, v, mask).graph
         return {op.type for op in graph.get_operations()}
 
-    assert "TfprotAttention" in op_types(tf.function(fused_attention.attention))
-    assert "TfprotAttention" not in op_types(
-        tf.function(fused_attention.attention, jit_compile=True)
-    )
-    with fused_attention.disabled():
-        assert "TfprotAttention" not in op_types(tf.function(fused_attention.attention))
+    # used on code paths where the op beats TensorFlow's kernels at this size (not avx2, portable)
+    pays = cpu_ops.HEAD_SIZE_LIMITS[ops.code_path].limit(tf.float32, training=True) >= 16
+    assert ("TfprotAttention" in op_types(tf.function(cpu_ops.attention))) == pays
+    assert "TfprotAttention" not in op_types(tf.function(cpu_ops.attention, jit_compile=True))
+    with cpu_ops.disabled():
+        assert "TfprotAttention" not in op_types(tf.function(cpu_ops.attention))
     # a mask of another shape (per query): TensorFlow's kernels
     per_query = tf.zeros([1, 1, 8, 8])
-    graph = tf.function(fused_attention.attention).get_concrete_function(q, k, v, per_query).graph
+    graph = tf.function(cpu_ops.attention).get_concrete_function(q, k, v, per_query).graph
     assert "TfprotAttention" not in {op.type for op in graph.get_operations()}
 
 
-def test_the_op_is_used_for_the_head_sizes_where_it_is_faster():
-    def uses_op(depth, training, dtype=tf.float32):
+@pytest.mark.cpu_ops
+def test_the_code_path_is_the_one_the_target_and_this_cpu_call_for(ops):
+    """What the library reports (its compiler macros) against what the CPU's flags and the
+    target's level say (tests/models/cpu_targets.py)."""
+    target = os.environ.get(cpu_ops_build.MARCH_ENV) or "native"
+    assert ops.target == target
+    assert ops.code_path == expected_code_path(target)
+    assert ops.code_path in ops.reason and f"-march={target}" in ops.reason
+
+
+@pytest.mark.cpu_ops
+def test_the_op_is_used_for_the_head_sizes_where_it_is_faster_on_its_code_path(ops):
+    def uses_op(depth, training, dtype):
         q = k = v = tf.zeros([1, 2, 8, depth], dtype)
         function = tf.function(
-            lambda q, k, v: fused_attention.attention(
+            lambda q, k, v: cpu_ops.attention(
                 q, k, v, tf.zeros([1, 1, 1, 8], dtype), training=training
             )
         )
         graph = function.get_concrete_function(q, k, v).graph
         return "TfprotAttention" in {op.type for op in graph.get_operations()}
 
-    assert fused_attention.MAX_DEPTH_TRAINING == 16 and fused_attention.MAX_DEPTH_INFERENCE == 64
-    assert uses_op(16, True) and uses_op(16, False)
-    assert not uses_op(24, True) and uses_op(24, False)
-    assert uses_op(64, False) and not uses_op(80, False)
-    # bfloat16 training on AMX: the gradient's products are tile products too
-    amx = fused_attention.status().amx
-    assert uses_op(64, True, tf.bfloat16) == amx and not uses_op(80, True, tf.bfloat16)
+    limits = cpu_ops.HEAD_SIZE_LIMITS[ops.code_path]
+    for dtype in (tf.float32, tf.bfloat16):
+        for training in (True, False):
+            limit = limits.limit(dtype, training)
+            for depth in (8, 16, 24, 32, 64, 80):
+                assert uses_op(depth, training, dtype) == (depth <= limit), (dtype, training, depth)
 
 
-def test_the_switch_turns_it_off(monkeypatch):
-    assert fused_attention.is_enabled()
-    monkeypatch.setenv(fused_attention.ENV_SWITCH, "0")
-    assert not fused_attention.is_enabled()
+def test_head_size_limits_hold_the_measured_readings():
+    """The table as measured (benchmarks/attention_cpu.py; its docstring): bfloat16 training up
+    to head size 64 on the AVX-512 paths (tile products on AMX; TensorFlow's bfloat16 matmuls
+    are slow without them), float32 training up to 16; never on the AVX2 and portable loops,
+    which TensorFlow's kernels beat."""
+    limits = cpu_ops.HEAD_SIZE_LIMITS
+    assert set(limits) == set(cpu_ops.CODE_PATHS)
+    assert limits["amx-bf16"] == limits["avx512"] == cpu_ops.HeadSizeLimits(16, 64, 64, 64)
+    assert limits["avx2"] == limits["portable"] == cpu_ops.HeadSizeLimits(0, 0, 0, 0)
 
 
-def test_a_failed_build_says_why_and_falls_back(monkeypatch, tmp_path):
-    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    monkeypatch.setenv("TFPROT_CACHE_DIR", str(tmp_path / "cache"))
-    found = fused_attention._load()
+def test_the_switch_and_its_old_name_turn_it_off(monkeypatch):
+    monkeypatch.delenv(cpu_ops.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(cpu_ops.ENV_SWITCH_ALIAS, raising=False)
+    enabled = cpu_ops.is_enabled()
+    for name in (cpu_ops.ENV_SWITCH, cpu_ops.ENV_SWITCH_ALIAS):
+        monkeypatch.setenv(name, "0")
+        assert not cpu_ops.is_enabled()
+        found = cpu_ops.status()
+        assert not found.available and found.reason == f"turned off by {name}=0"
+        monkeypatch.delenv(name)
+    assert cpu_ops.is_enabled() == enabled
+
+
+def fake_compiler(folder, version="fake-g++ 1.0", error_lines=9):
+    """A compiler that answers ``--version`` and ``-dM -E`` like g++ (an x86-64 target) and fails
+    every compilation with ``error_lines`` lines of errors; logs each compilation's arguments."""
+    script = folder / "fake-g++"
+    errors = "\n".join(f"kernel.cc:{i}:1: error: broken line {i}" for i in range(error_lines))
+    script.write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *--version*) echo "{version}"; exit 0;; '
+        '*-dM*) echo "#define __x86_64__ 1"; exit 0;; esac\n'
+        f'echo "$*" >> "{folder}/compilations"\n'
+        f"printf '%s\\n' '{errors}' >&2\n"
+        "exit 1\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def compilations(folder) -> int:
+    log = folder / "compilations"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def warnings_of(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_no_compiler_gives_tensorflows_kernels_and_one_log_line(fresh, monkeypatch, caplog):
+    monkeypatch.setenv("CXX", str(fresh / "no-such-compiler"))
+    with caplog.at_level(logging.INFO, logger="tfprot"):
+        found = cpu_ops.status()
+        cpu_ops.status()
     assert not found.available and "no C++ compiler" in found.reason
-    broken = tmp_path / "broken-g++"
-    broken.write_text("#!/bin/sh\necho 'fatal: compiler is broken' >&2\nexit 1\n")
-    broken.chmod(0o755)
-    monkeypatch.setenv("CXX", str(broken))
-    found = fused_attention._load()
-    assert not found.available and "compiler is broken" in found.reason
-    assert not list((tmp_path / "cache").rglob("*.so"))
-    monkeypatch.delenv("CXX")
-    blocked = tmp_path / "a-file"
+    [line] = warnings_of(caplog)
+    assert "no C++ compiler" in line and "TensorFlow's kernels" in line and "\n" not in line
+    with pytest.raises(CpuOpsError, match="no C[+][+] compiler") as raised:
+        cpu_ops.custom_ops()
+    assert isinstance(raised.value, TfprotError) and isinstance(raised.value, RuntimeError)
+    # the same function through TensorFlow's kernels
+    q, k, v, mask, _ = (tf.constant(x, tf.float32) for x in inputs(1, 2, 5, 5, 16))
+    want = numpy_attention(q, k, v, mask, np.zeros(q.shape))[0]
+    np.testing.assert_allclose(cpu_ops.attention(q, k, v, mask), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_build_is_one_line_and_remembered_until_its_key_changes(
+    fresh, monkeypatch, caplog
+):
+    """Issue 22, point 10: a failed build costs no compiler time on the next run and logs one
+    line (the compiler's nine lines of errors go into a log file that the line names)."""
+    monkeypatch.setenv("CXX", str(fake_compiler(fresh)))
+    with caplog.at_level(logging.INFO, logger="tfprot"):
+        first = cpu_ops._load()
+    assert not first.available and compilations(fresh) >= 1
+    announced, line = warnings_of(caplog)  # the first build says it starts, then how it ended
+    assert announced.startswith("Building tfprot's CPU ops for this CPU")
+    assert "error: broken line 0" in line and "\n" not in line and "broken line 8" not in line
+    [log] = (fresh / "cache").rglob(cpu_ops_build.FAILED_LOG)
+    assert str(log) in line
+    assert all(f"broken line {i}" in log.read_text() for i in range(9))
+    assert not list((fresh / "cache").rglob("*.so"))
+
+    before = compilations(fresh)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="tfprot"):
+        again = cpu_ops._load()
+    assert compilations(fresh) == before  # not retried
+    [line] = warnings_of(caplog)
+    assert "earlier build" in line and str(log) in line and "error: broken line 0" in line
+    assert not again.available
+
+    monkeypatch.setenv("CXX", str(fake_compiler(fresh, version="fake-g++ 2.0")))
+    cpu_ops._load()
+    assert compilations(fresh) > before  # another compiler: another key, built again
+    before = compilations(fresh)
+    monkeypatch.setenv(cpu_ops_build.MARCH_ENV, "x86-64")
+    cpu_ops._load()
+    assert compilations(fresh) > before  # other flags too
+    log.unlink()
+    before = compilations(fresh)
+    monkeypatch.setenv("CXX", str(fake_compiler(fresh)))
+    monkeypatch.delenv(cpu_ops_build.MARCH_ENV)
+    cpu_ops._load()
+    assert compilations(fresh) > before  # the log deleted: retried
+
+
+def test_require_mode_makes_an_unavailable_library_an_error(fresh, monkeypatch):
+    monkeypatch.setenv("CXX", str(fresh / "no-such-compiler"))
+    monkeypatch.setenv(cpu_ops.REQUIRE_ENV, "1")
+    with pytest.raises(CpuOpsError, match="TFPROT_REQUIRE_CPU_OPS=1.*no C[+][+] compiler"):
+        cpu_ops.status()
+    with pytest.raises(CpuOpsError):
+        cpu_ops.is_enabled()
+    monkeypatch.setenv(cpu_ops.ENV_SWITCH, "0")  # turned off on purpose: not an error
+    assert not cpu_ops.status().available
+
+
+def test_an_unwritable_cache_folder_says_so(fresh, monkeypatch):
+    blocked = fresh / "a-file"
     blocked.write_text("not a folder")
     monkeypatch.setenv("TFPROT_CACHE_DIR", str(blocked))
-    found = fused_attention._load()
+    found = cpu_ops._load()
     assert not found.available and "TFPROT_CACHE_DIR" in found.reason
+
+
+def test_targets_are_refused_by_name_or_before_a_build_this_cpu_could_not_run(fresh, monkeypatch):
+    compiler = fake_compiler(fresh)
+    monkeypatch.setenv("CXX", str(compiler))
+    monkeypatch.setenv(cpu_ops_build.MARCH_ENV, "x86-64 -O0")
+    found = cpu_ops._load()
+    assert (
+        not found.available and "TFPROT_CPU_OPS_MARCH='x86-64 -O0' is not a target" in found.reason
+    )
+    monkeypatch.setenv("CXX", "g++")
+    monkeypatch.setenv(cpu_ops_build.MARCH_ENV, "no-such-cpu")
+    found = cpu_ops._load()
+    assert not found.available and "refuses -march=no-such-cpu" in found.reason
+    # an AVX2-only CPU asked for x86-64-v4: refused before compiling (its library would stop
+    # the process with an illegal instruction)
+    flags = "fpu sse2 ssse3 sse4_1 sse4_2 popcnt avx avx2 fma bmi1 bmi2 f16c movbe abm"
+    haswell = f"model name\t: Haswell\nflags\t\t: {flags}\n"
+    monkeypatch.setattr(cpu_ops_build, "_cpuinfo", lambda: haswell)
+    monkeypatch.setenv(cpu_ops_build.MARCH_ENV, "x86-64-v4")
+    found = cpu_ops._load()
+    assert not found.available
+    assert "needs avx512bw, avx512cd, avx512dq, avx512f, avx512vl, which this CPU" in found.reason
+    assert not (fresh / "cache").exists()
+
+
+def test_targets_are_described_by_their_x86_64_level():
+    def macros(target):
+        return cpu_ops_build.target_macros("g++", target)
+
+    if not shutil.which("g++"):
+        pytest.skip("no g++")
+    assert cpu_ops_build.describe_target(macros("x86-64")) == "x86-64"
+    assert cpu_ops_build.describe_target(macros("x86-64-v2")) == "x86-64-v2"
+    assert cpu_ops_build.describe_target(macros("x86-64-v3")) == "x86-64-v3"
+    assert cpu_ops_build.describe_target(macros("x86-64-v4")) == "x86-64-v4"
+    assert cpu_ops_build.describe_target(macros("sapphirerapids")) == "x86-64-v4 + AMX-BF16"
+    assert cpu_ops_build.describe_target(macros("haswell")) == "x86-64-v3"
 
 
 def dense(value) -> np.ndarray:
     return tf.convert_to_tensor(value).numpy()  # embedding gradients are IndexedSlices
 
 
-def test_a_classifier_trains_the_same_with_and_without_the_op():
-    """The ESM layer's fused path (esm_fast) with the op against TensorFlow's kernels, float32:
-    same logits and gradients, and the op is in the training function's graph."""
+@pytest.mark.cpu_ops
+def test_a_classifier_trains_the_same_with_and_without_the_ops(ops):
+    """The ESM layer's fused path (esm_fast) with the ops against TensorFlow's kernels, float32:
+    same logits and gradients, and the ops are in the training function's graph (attention
+    where it pays on this code path)."""
     model = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="float32")
     rows = [model.tokenizer.encode(s) for s in ("MKTAYIAKQRQISFVKSHFSRQ", "GGSWLLK")]
     ids = np.full((2, 24), model.tokenizer.pad_id, np.int32)
@@ -207,9 +390,12 @@ def test_a_classifier_trains_the_same_with_and_without_the_op():
         return [logits, *tape.gradient(loss, model.trainable_variables)]
 
     fused = logits_and_gradients()
-    with fused_attention.disabled():
+    with cpu_ops.disabled():
         reference = logits_and_gradients()
     for got, want in zip(fused, reference, strict=True):
         np.testing.assert_allclose(dense(got), dense(want), rtol=1e-4, atol=1e-5)
     graph = tf.function(model.__call__).get_concrete_function(batch, training=True).graph
-    assert "TfprotAttention" in {op.type for op in graph.get_operations()}
+    types = {op.type for op in graph.get_operations()}
+    assert {"TfprotLayerNorm", "TfprotGelu", "TfprotHeads"} <= types
+    pays = cpu_ops.HEAD_SIZE_LIMITS[ops.code_path].limit(tf.float32, training=True) >= 16
+    assert ("TfprotAttention" in types) == pays

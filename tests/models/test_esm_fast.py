@@ -18,7 +18,7 @@ from transformers.models.esm import modeling_tf_esm as esm
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import esm_fast, fused_attention
+from tfprot.models import cpu_ops, esm_fast
 from tfprot.models.checkpoints import tiny_config
 
 MASK_ID, CLS_ID, EOS_ID, PAD_ID = 32, 0, 2, 1
@@ -203,7 +203,7 @@ def test_attention_gradient_equals_the_automatic_one_in_float64():
         return tf.matmul(tf.nn.softmax(tf.matmul(q, k, transpose_b=True) + m), v)
 
     results = []
-    for function in (fused_attention.attention, automatic):  # float64: TensorFlow's kernels
+    for function in (cpu_ops.attention, automatic):  # float64: TensorFlow's kernels
         with tf.GradientTape() as tape:
             tape.watch([query, key, value])
             out = function(query, key, value, mask)
@@ -212,6 +212,7 @@ def test_attention_gradient_equals_the_automatic_one_in_float64():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.cpu_ops
 @pytest.mark.parametrize(
     ("dtype", "path"),
     [(tf.float64, "tensorflow")]
@@ -220,8 +221,8 @@ def test_attention_gradient_equals_the_automatic_one_in_float64():
 def test_gelu_and_its_derivative_are_exact_gelu(dtype, path):
     """Both GELU paths (the CPU op, TensorFlow's ops) against TensorFlow's exact GELU in float64
     (the op takes float32 and bfloat16)."""
-    if path == "op" and not fused_attention.status().available:
-        pytest.skip(fused_attention.status().reason)
+    if path == "op" and not cpu_ops.status().available:
+        pytest.skip(cpu_ops.status().reason)
     gelu = esm_fast._gelu_op if path == "op" else esm_fast._gelu_tensorflow
     x = tf.cast(tf.constant(np.linspace(-8, 8, 1001)), dtype)
     x64 = tf.cast(x, tf.float64)  # the reference at the same (rounded) points
@@ -241,25 +242,27 @@ def test_gelu_and_its_derivative_are_exact_gelu(dtype, path):
         assert (error <= tolerance * np.maximum(1, np.abs(reference.numpy()))).all()
 
 
+@pytest.mark.cpu_ops
 def test_the_layer_uses_the_gelu_and_layer_norm_ops_where_they_are_enabled():
     model = build("encoder")
     inputs = esm_inputs([30, 12])
     graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
     types = {op.type for op in graph.get_operations()}
-    assert ("TfprotGelu" in types) == fused_attention.is_enabled()
-    assert ("TfprotLayerNorm" in types) == fused_attention.is_enabled()
-    with fused_attention.disabled():
+    assert ("TfprotGelu" in types) == cpu_ops.is_enabled()
+    assert ("TfprotLayerNorm" in types) == cpu_ops.is_enabled()
+    with cpu_ops.disabled():
         graph = tf.function(lambda: model(**inputs)).get_concrete_function().graph
     types = {op.type for op in graph.get_operations()}
     assert "TfprotGelu" not in types and "TfprotLayerNorm" not in types
 
 
+@pytest.mark.cpu_ops
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
 def test_layer_norm_op_and_its_gradients_equal_float64_numpy(dtype):
     """The op (x, gamma, beta and their gradients) against layer normalisation by hand in
     float64, on the same (rounded) inputs; Keras' own layer under the same policy for scale."""
-    if not fused_attention.status().available:
-        pytest.skip(fused_attention.status().reason)
+    if not cpu_ops.status().available:
+        pytest.skip(cpu_ops.status().reason)
     rng = np.random.default_rng(0)
     x = tf.cast(tf.constant(rng.normal(2.0, 3.0, size=(3, 7, 320))), dtype)
     gamma = tf.constant(rng.normal(1.0, 0.2, size=320), tf.float32)
@@ -315,13 +318,14 @@ def test_mixed_bfloat16_is_as_accurate_as_transformers_layer():
     assert fused_logits.max() <= 2 * upstream_logits.max()
 
 
+@pytest.mark.cpu_ops
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
 @pytest.mark.parametrize("head_size", [16, 24, 6])
 def test_heads_op_equals_tensorflows_split_rotate_and_transpose(dtype, head_size):
     """The QKV rows → rotated query and key heads, value heads (and the gradient back) against
     the TensorFlow ops it replaces, float32 arithmetic on the same inputs."""
-    if not fused_attention.status().available:
-        pytest.skip(fused_attention.status().reason)
+    if not cpu_ops.status().available:
+        pytest.skip(cpu_ops.status().reason)
     rng = np.random.default_rng(0)
     batch, length, heads = 2, 11, 3
     width = heads * head_size

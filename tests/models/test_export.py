@@ -142,13 +142,13 @@ def test_the_export_needs_no_tfprot_op(exported):
     """tfprot's fused CPU attention is a custom op: an export holds TensorFlow's own kernels, so
     that TF Serving or a process without tfprot loads it. The model predicted with the op (when
     this machine builds it) before the export, so the export is what turned it off."""
-    from tfprot.models import fused_attention
+    from tfprot.models import cpu_ops
 
     for entry in exported.values():
         graph = (entry["folder"] / "saved_model.pb").read_bytes()
         assert b"MatMul" in graph and b"Softmax" in graph
         assert b"TfprotAttention" not in graph
-        if fused_attention.status().available:
+        if cpu_ops.status().available:
             traced = tf.function(entry["model"].__call__).get_concrete_function(entry["batch"])
             assert "TfprotAttention" in {op.type for op in traced.graph.get_operations()}
 

@@ -1,29 +1,37 @@
-"""Fused attention on CPUs: ``softmax(query·keyᵀ + mask)·value`` as one TensorFlow op.
+"""tfprot's CPU ops: attention, layer norm, GELU and the QKV heads as C++ TensorFlow ops.
 
 TensorFlow computes attention as separate kernels (two batched matmuls, the mask's addition, the
 softmax, and as many again for the gradient), each a full pass through memory over the
 ``[batch, heads, length, length]`` scores, the model's largest tensor. On a CPU at ESM-2 sizes
-(head size 16-64) those passes, not the multiply-adds, take most of the attention's time. The op
-here (``_ops/attention_op.cc`` and ``_ops/kernel.cc``) processes one (batch, head) pair at a time
-with each query row's scores in a buffer that stays in the L1 cache, and its gradient recomputes
-the probabilities from each row's log-sum-exp (as FlashAttention does). Arithmetic is float32
-whatever the inputs' type (float32 or bfloat16) except the products of bfloat16 inputs on CPUs
-with AMX, which are bfloat16 tile products with float32 sums (the probabilities and their
-gradient rounded to bfloat16 first, as TensorFlow's bfloat16 matmuls take them); AVX-512 where the
-CPU has it.
+(head size 16-64) those passes, not the multiply-adds, take most of the attention's time. The
+attention op (``_ops/attention_op.cc`` and ``_ops/kernel.cc``) processes one (batch, head) pair at
+a time with each query row's scores in a buffer that stays in the L1 cache, and its gradient
+recomputes the probabilities from each row's log-sum-exp (as FlashAttention does). Arithmetic is
+float32 whatever the inputs' type (float32 or bfloat16) except the products of bfloat16 inputs on
+CPUs with AMX, which are bfloat16 tile products with float32 sums (the probabilities and their
+gradient rounded to bfloat16 first, as TensorFlow's bfloat16 matmuls take them).
 
-The op is C++, in one library with tfprot's other CPU ops (layer norm, GELU, QKV heads with the
-rotary embedding, which :mod:`tfprot.models.esm_fast` uses; :func:`custom_ops`). The library is
-compiled for this machine (``g++ -march=native``, TensorFlow's headers from ``tf.sysconfig``) on
-first use, once per source, flags, TensorFlow version and CPU, into ``$TFPROT_CACHE_DIR/ops``
-(default ``~/.cache/tfprot/ops``). Where there is no compiler or the build fails, :func:`status`
-says why and :func:`attention` is TensorFlow's own computation: same results, slower.
-``TFPROT_FUSED_ATTENTION=0`` turns all the ops off.
+The same library holds layer norm, GELU and the QKV heads with the rotary embedding (one pass
+through memory each way), which :mod:`tfprot.models.esm_fast` uses; :func:`custom_ops`.
 
-It is used only where it can run: a CPU-only process (no GPU visible), outside a TPU strategy,
-not in a function compiled with XLA (``jit_compile=True``) and not in a SavedModel (traces made
-while one is written, and :func:`tfprot.models.export_saved_model`'s, which runs under
-:func:`disabled`), so that an export loads without tfprot's library.
+**Code paths.** ``kernel.cc`` is compiled for this CPU (:mod:`tfprot.models.cpu_ops_build`:
+``-march=native`` on first use, once, into ``~/.cache/tfprot/ops``; ``TFPROT_CPU_OPS_MARCH``
+names another target) and takes one of four paths (:attr:`CpuOpsStatus.code_path`):
+``amx-bf16`` (AVX-512, and bfloat16 attention products on AMX tiles: Intel Xeon from Sapphire
+Rapids), ``avx512`` (AVX-512 F/BW/VL: AMD Zen 4 and later, Intel Skylake-SP and later),
+``avx2`` (the portable loops vectorised for AVX2: most other x86-64 CPUs since 2013) and
+``portable`` (older x86-64, ARM64). :func:`attention` uses the op for the head sizes where it
+measured faster than TensorFlow's kernels on its path (:data:`HEAD_SIZE_LIMITS`).
+
+**Where they are used.** A CPU-only process (no GPU visible), outside a TPU strategy, not in a
+function compiled with XLA (``jit_compile=True``) and not in a SavedModel (traces made while one
+is written, and :func:`tfprot.models.export_saved_model`'s, which runs under :func:`disabled`), so
+that an export loads without tfprot's library. Where there is no compiler or the build fails,
+:func:`status` says why (one warning, once per process) and TensorFlow's kernels compute the same
+function, slower. ``TFPROT_CPU_OPS=0`` turns the ops off (``TFPROT_FUSED_ATTENTION=0``, the old
+name, too); ``TFPROT_REQUIRE_CPU_OPS=1`` makes an unavailable library a :class:`CpuOpsError`
+(CI: a failed build fails the tests instead of skipping them). ``tfprot info`` shows the path in
+use and why.
 
 >>> import numpy as np, tensorflow as tf
 >>> q = k = v = tf.constant(np.random.default_rng(0).normal(size=(1, 2, 5, 16)), tf.float32)
@@ -37,24 +45,25 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import tensorflow as tf
 
+from tfprot.errors import CpuOpsError
+from tfprot.models import cpu_ops_build
+
 __all__ = [
-    "MAX_DEPTH_INFERENCE",
-    "MAX_DEPTH_TRAINING",
-    "MAX_DEPTH_TRAINING_AMX",
-    "FusedAttentionStatus",
+    "CODE_PATHS",
+    "ENV_SWITCH",
+    "ENV_SWITCH_ALIAS",
+    "HEAD_SIZE_LIMITS",
+    "REQUIRE_ENV",
+    "CpuOpsStatus",
+    "HeadSizeLimits",
     "attention",
     "custom_ops",
     "disabled",
@@ -65,14 +74,14 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SOURCES = Path(__file__).parent / "_ops"
-ENV_SWITCH = "TFPROT_FUSED_ATTENTION"
-"""Set to ``0`` to use TensorFlow's own attention everywhere."""
+ENV_SWITCH = "TFPROT_CPU_OPS"
+"""Set to ``0`` to use TensorFlow's own kernels everywhere."""
+ENV_SWITCH_ALIAS = "TFPROT_FUSED_ATTENTION"
+"""The switch's earlier name, still obeyed."""
+REQUIRE_ENV = "TFPROT_REQUIRE_CPU_OPS"
+"""Set to ``1`` to make an unavailable library an error (:class:`CpuOpsError`), not a fallback."""
 
-KERNEL_FLAGS = ("-O3", "-march=native", "-std=c++17", "-fopenmp-simd", "-ffp-contract=off")
-"""How ``_ops/kernel.cc`` is compiled: for this CPU, without contracting ``a·b + c`` into one
-rounding (element-wise results then equal TensorFlow's op-by-op float32 arithmetic; the explicit
-FMA intrinsics are unaffected)."""
+CODE_PATHS = ("amx-bf16", "avx512", "avx2", "portable")
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, object] = {}
@@ -80,51 +89,66 @@ _DISABLED = threading.local()
 
 
 @dataclasses.dataclass(frozen=True)
-class FusedAttentionStatus:
-    """Whether the fused op is in use in this process, and why (not).
+class CpuOpsStatus:
+    """Whether the CPU ops are in use in this process, and why (not).
 
     Attributes:
-        available: the op is built and loaded.
-        reason: what was found: the library's path and code path, or why not.
+        available: the library is built and loaded.
+        reason: why (not), in words: the code path and what chose it, or what failed.
         library: the shared library's path, if built.
-        amx: its bfloat16 products run on AMX tiles.
+        code_path: one of :data:`CODE_PATHS`, if built.
+        target: the ``-march`` target it was built for.
     """
 
     available: bool
     reason: str
     library: Path | None = None
-    amx: bool = False
+    code_path: str | None = None
+    target: str | None = None
+
+    @property
+    def amx(self) -> bool:
+        """bfloat16 attention products run on AMX tiles."""
+        return self.code_path == "amx-bf16"
 
 
-def status() -> FusedAttentionStatus:
-    """Builds (first call; about 15 s) and loads the op; says whether it is available.
+def status() -> CpuOpsStatus:
+    """Builds (first call on this machine; about 20 s) and loads the library; says whether it
+    is available.
+
+    Raises:
+        CpuOpsError: it is not, and ``TFPROT_REQUIRE_CPU_OPS=1``.
 
     >>> status().available in (True, False)
     True
     """
+    switch = _switched_off()
+    if switch:
+        return CpuOpsStatus(False, f"turned off by {switch}=0")
     with _LOCK:
         if "status" not in _LOADED:
             _LOADED["status"] = _load()
-        return _LOADED["status"]  # type: ignore[return-value]
+        found: CpuOpsStatus = _LOADED["status"]  # type: ignore[assignment]
+    if not found.available and _required():
+        raise CpuOpsError(f"tfprot's CPU ops are not available ({REQUIRE_ENV}=1): {found.reason}")
+    return found
 
 
 def custom_ops():
-    """The loaded op library (``tfprot_attention``, ``tfprot_gelu``... and their gradients).
+    """The loaded library's ops (``tfprot_attention``, ``tfprot_gelu``... and their gradients).
 
     Raises:
-        RuntimeError: it is not available here (:func:`status` says why).
+        CpuOpsError: the library is not available here (:func:`status` says why).
     """
     found = status()
     if not found.available:
-        raise RuntimeError(f"tfprot's CPU ops are not available: {found.reason}")
+        raise CpuOpsError(f"tfprot's CPU ops are not available: {found.reason}")
     return _LOADED["ops"]
 
 
 def is_enabled() -> bool:
-    """Whether :func:`attention` uses the fused op for a trace made now on this thread."""
-    if getattr(_DISABLED, "depth", 0) > 0:
-        return False
-    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+    """Whether the CPU ops serve a trace made now on this thread."""
+    if getattr(_DISABLED, "depth", 0) > 0 or _switched_off():
         return False
     if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
         return False
@@ -137,8 +161,8 @@ def is_enabled() -> bool:
 
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
-    """Within this block (on this thread), :func:`attention` is TensorFlow's own computation:
-    for XLA compilation and for exports that must load without tfprot's library."""
+    """Within this block (on this thread), the ops are not used (TensorFlow's kernels are): for
+    XLA compilation and for exports that must load without tfprot's library."""
     _DISABLED.depth = getattr(_DISABLED, "depth", 0) + 1
     try:
         yield
@@ -146,56 +170,91 @@ def disabled() -> Iterator[None]:
         _DISABLED.depth -= 1
 
 
-MAX_DEPTH_TRAINING = 16
-"""The largest head size for which :func:`attention` uses the op when training, unless
-:data:`MAX_DEPTH_TRAINING_AMX` applies. Side by side with TensorFlow's kernels
-(``python -m benchmarks.attention_cpu``, 8 × 20 heads × 320 tokens, 2-core Xeon with AMX, median
-of 9 rounds; TensorFlow time / op time), forward and gradient with the op's float32
-multiply-adds: head size 16 1.50 (float32) / 1.35 (bfloat16); 24: 1.03 / 0.82; 32: 0.94 / 0.73;
-64: 0.76 / 0.52. They grow with the head size; TensorFlow's bfloat16 matmuls run on AMX."""
+@dataclasses.dataclass(frozen=True)
+class HeadSizeLimits:
+    """The largest head size for which :func:`attention` uses the op on one code path, when
+    training (forward and gradient) and outside training (forward only), per input type; 0:
+    never."""
 
-MAX_DEPTH_TRAINING_AMX = 64
-"""The same for bfloat16 on a CPU with AMX, where the op's products are AMX tile products too:
-head size 16 1.82, 24: 1.55, 32: 1.44, 64: 1.14 (same readings)."""
+    training: int
+    training_bfloat16: int
+    inference: int
+    inference_bfloat16: int
 
-MAX_DEPTH_INFERENCE = 64
-"""The largest head size for which :func:`attention` uses the op outside training (forward only,
-same readings: float32 16: 1.89, 24: 1.43, 32: 1.40, 64: 1.14; bfloat16, whose forward pass runs
-on AMX tiles where the CPU has them: 1.75, 1.60, 1.70, 1.47)."""
+    def limit(self, dtype: tf.DType, training: bool) -> int:
+        if dtype == tf.bfloat16:
+            return self.training_bfloat16 if training else self.inference_bfloat16
+        return self.training if training else self.inference
+
+
+HEAD_SIZE_LIMITS = {
+    "amx-bf16": HeadSizeLimits(
+        training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
+    ),
+    "avx512": HeadSizeLimits(
+        training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
+    ),
+    "avx2": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
+    "portable": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
+}
+"""Per code path, the head sizes for which the op measured faster than TensorFlow's kernels
+(``python -m benchmarks.attention_cpu``, 8 × 20 heads × 320 tokens, TensorFlow time / op time,
+median of the rounds; above 1: the op is faster), all on a 2-core Xeon with AMX (a shared,
+noisy machine: ratios are side by side in each round, yet move by 0.1-0.2 between runs). The
+lower paths were built there with ``TFPROT_CPU_OPS_MARCH`` and TensorFlow's matmuls capped with
+``ONEDNN_MAX_CPU_ISA`` at what such a CPU has.
+
+- ``amx-bf16`` (9 rounds): float32 forward and gradient with the op's AVX-512 multiply-adds:
+  head size 16 1.50, 24: 1.03, 32: 0.94, 64: 0.76; bfloat16 on AMX tiles: 1.82, 1.55, 1.44,
+  1.14. Forward only, float32: 1.89, 1.43, 1.40, 1.14; bfloat16: 1.75, 1.60, 1.70, 1.47.
+- ``avx512`` (``x86-64-v4``; TensorFlow at ``AVX512_CORE_BF16``, as on AMD Zen 4; 5 and 7
+  rounds): bfloat16 forward and gradient 16: 1.97-2.21, 24: 1.48-1.51, 32: 1.38-1.55, 64:
+  1.21-1.21; forward only 1.90-2.09, 1.54-2.02, 1.84-2.09, 1.39-1.69 (TensorFlow's bfloat16
+  matmuls without AMX tiles are slow). float32 as on ``amx-bf16`` (the same code): training
+  1.82-1.98, 1.24-1.27, 1.11-1.21, 0.88-0.89 there, kept at 16 as the longer run above says.
+- ``avx2`` (``x86-64-v3``: the portable loops vectorised for AVX2, no register blocking) and
+  ``portable`` (``x86-64``): never. float32 head size 16 and 64, forward 0.47 and 0.35, with
+  gradient 0.45 and 0.32 (TensorFlow at ``AVX2``); portable 0.80 and 0.55, 0.66 and 0.48
+  (TensorFlow at ``SSE41``); bfloat16 (TensorFlow uncapped: oneDNN has no bfloat16 matmul
+  below AVX-512) 0.12-0.36.
+
+tfprot's other CPU ops (GELU, layer norm, QKV heads) measured faster than TensorFlow's on every
+path (``python -m benchmarks.layer_ops_cpu``, 2,560 tokens × 320, forward and gradient, 5
+rounds; float32 / bfloat16): GELU 2.47 / 3.23 (``avx512``), 1.99 / 2.55 (``avx2``), 1.43 /
+1.44 (``portable``); layer norm 2.42 / 3.61, 2.40 / 3.15, 2.53 / 3.26; heads 1.45 / 1.76,
+1.61 / 1.50, 1.56 / 1.70; so :mod:`tfprot.models.esm_fast` uses them wherever the library is
+loaded.
+"""
 
 
 def attention(
     query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, mask: tf.Tensor, *, training: bool = True
 ) -> tf.Tensor:
-    """``softmax(query·keyᵀ + mask)·value`` with its gradient for query, key and value: the fused
-    op where it is enabled (:func:`is_enabled`) and faster (head sizes up to
-    :data:`MAX_DEPTH_TRAINING`, :data:`MAX_DEPTH_TRAINING_AMX` for bfloat16 on AMX, or
-    :data:`MAX_DEPTH_INFERENCE` when not ``training``), TensorFlow's kernels otherwise. Either way
-    the gradient exists.
+    """``softmax(query·keyᵀ + mask)·value`` with its gradient for query, key and value: the op
+    where it is enabled (:func:`is_enabled`) and faster (head sizes up to its code path's
+    :data:`HEAD_SIZE_LIMITS`), TensorFlow's kernels otherwise. Either way the gradient exists.
 
     Args:
         query: ``[batch, heads, queries, depth]`` (float32 or bfloat16; already scaled).
         key, value: ``[batch, heads, keys, depth]``, the query's type.
         mask: added to the scores: ``[batch, 1, 1, keys]`` (transformers' extended attention
-            mask) for the fused op; any broadcastable shape for TensorFlow's computation.
+            mask) for the op; any broadcastable shape for TensorFlow's computation.
         training: whether a gradient will be taken (chooses the head-size limit).
     """
-    limit = MAX_DEPTH_INFERENCE
-    if training is not False:
-        amx = query.dtype == tf.bfloat16 and status().amx
-        limit = MAX_DEPTH_TRAINING_AMX if amx else MAX_DEPTH_TRAINING
     depth = query.shape[-1]
-    if depth is not None and depth <= limit and _fusable(query, mask) and is_enabled():
-        return fused(query, key, value, mask)
+    if depth is not None and _fusable(query, mask) and is_enabled():
+        limits = HEAD_SIZE_LIMITS.get(status().code_path or "", HEAD_SIZE_LIMITS["portable"])
+        if depth <= limits.limit(query.dtype, training is not False):
+            return fused(query, key, value, mask)
     return _reference(query, key, value, mask)
 
 
 def fused(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """:func:`attention` through the op whatever the head size (any depth; vectorised up to 64),
-    for tests and benchmarks; the mask must be ``[batch, 1, 1, keys]``.
+    """:func:`attention` through the op whatever the head size (any depth; vectorised up to 64
+    on the AVX-512 paths), for tests and benchmarks; the mask must be ``[batch, 1, 1, keys]``.
 
     Raises:
-        RuntimeError: the op is not available here (:func:`status` says why).
+        CpuOpsError: the op is not available here (:func:`status` says why).
     """
     custom_ops()
     batch, keys = tf.shape(key)[0], tf.shape(key)[2]
@@ -265,144 +324,73 @@ def _in_xla_or_saved_model() -> bool:
     return save_context.in_save_context() or control_flow_util.GraphOrParentsInXlaContext(graph)
 
 
-# -- building and loading ---------------------------------------------------------------------
+# -- switches, loading ---------------------------------------------------------------------------
+
+_OFF = ("0", "false", "no", "off")
 
 
-def _load() -> FusedAttentionStatus:
-    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
-        return FusedAttentionStatus(False, f"turned off by {ENV_SWITCH}=0")
+def _switched_off() -> str | None:
+    """The variable that turns the ops off, if one does."""
+    for name in (ENV_SWITCH, ENV_SWITCH_ALIAS):
+        if os.environ.get(name, "1").strip().lower() in _OFF:
+            return name
+    return None
+
+
+def _required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "0").strip().lower() not in ("", *_OFF)
+
+
+def _load() -> CpuOpsStatus:
+    refused = cpu_ops_build.unsupported_platform()
+    if refused:
+        return _unavailable(refused)
     try:
-        library = _build()
-        _LOADED["ops"] = tf.load_op_library(str(library))
-    except _BuildError as error:
-        logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", error)
-        return FusedAttentionStatus(False, str(error))
+        target = cpu_ops_build.march()
+        built = cpu_ops_build.build(cpu_ops_build.compiler(), target)
+        ops = tf.load_op_library(str(built.library))
+    except cpu_ops_build.BuildError as error:
+        return _unavailable(str(error))
     except OSError as error:  # the cache folder cannot be written
-        message = (
-            f"cannot build in {_cache_dir()} ({error}); set TFPROT_CACHE_DIR to a writable folder"
+        folder = cpu_ops_build.cache_dir()
+        return _unavailable(
+            f"cannot build in {folder} ({error}); set TFPROT_CACHE_DIR to a writable folder"
         )
-        logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", message)
-        return FusedAttentionStatus(False, message)
     except tf.errors.OpError as error:
-        message = f"the built library did not load: {error.message}"
-        logger.info("Fused CPU attention unavailable (TensorFlow's own is used): %s", message)
-        return FusedAttentionStatus(False, message)
-    isa = _isa(library)
-    return FusedAttentionStatus(True, f"{library} ({isa} kernels)", library, "amx-bf16" in isa)
+        return _unavailable(f"the built library did not load: {error.message}")
+    _LOADED["ops"] = ops
+    path, note = _code_path(built.library)
+    why = _WHY.get(path, "")
+    reason = f"the {path} code path ({why}{'; ' + note if note else ''}), built for -march="
+    reason += f"{target} ({built.description}): {built.library}"
+    return CpuOpsStatus(True, reason, built.library, path, target)
 
 
-class _BuildError(RuntimeError):
-    pass
+_WHY = {
+    "amx-bf16": "the target has AVX-512 and AMX-BF16, and Linux grants the tile registers: "
+    "bfloat16 attention products on AMX tiles, the rest AVX-512",
+    "avx512": "the target has AVX-512 F/BW/VL but not AMX-BF16",
+    "avx2": "the target has AVX2 and FMA but not AVX-512: the portable loops, vectorised for AVX2",
+    "portable": "the target has neither AVX-512 nor AVX2: portable loops",
+}
 
 
-def _compiler() -> str:
-    compiler = os.environ.get("CXX", "g++")
-    path = shutil.which(compiler)
-    if path is None:
-        raise _BuildError(f"no C++ compiler {compiler!r} on PATH (set CXX to one)")
-    return path
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("TFPROT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfprot"
+def _unavailable(reason: str) -> CpuOpsStatus:
+    logger.warning(
+        "tfprot's CPU ops are not used (TensorFlow's kernels are: same results, slower): %s",
+        reason,
     )
-    return Path(root) / "ops"
+    return CpuOpsStatus(False, reason)
 
 
-def _cpu_flags() -> str:
-    """The CPU's model and feature flags: a library built with ``-march=native`` runs only there."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        import platform
-
-        return platform.processor() or platform.machine()
-    lines = [x for x in text.splitlines() if x.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(lines)))
-
-
-def _build_key(compiler: str) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(SOURCES.glob("*")):
-        digest.update(path.name.encode() + path.read_bytes())
-    version = subprocess.run(
-        [compiler, "--version"], capture_output=True, text=True, check=False
-    ).stdout
-    for part in (
-        tf.__version__,
-        version,
-        _cpu_flags(),
-        *KERNEL_FLAGS,
-        *tf.sysconfig.get_compile_flags(),
-    ):
-        digest.update(part.encode())
-    return digest.hexdigest()[:16]
-
-
-def _build() -> Path:
-    compiler = _compiler()
-    folder = _cache_dir() / _build_key(compiler)
-    library = folder / "tfprot_attention.so"
-    if library.exists():
-        return library
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as lock:  # one build at a time (parallel test workers)
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if library.exists():
-            return library
-        logger.info("Building tfprot's fused CPU attention op in %s (once per machine).", folder)
-        with tempfile.TemporaryDirectory(dir=folder) as scratch:
-            kernel = Path(scratch) / "kernel.o"
-            built = Path(scratch) / library.name
-            # Only the arithmetic is compiled for this CPU: TensorFlow's headers (Eigen) do not
-            # compile with every -march=native (AVX512-FP16), and need not.
-            _run(
-                [
-                    compiler,
-                    "-c",
-                    "-fPIC",
-                    *KERNEL_FLAGS,
-                    str(SOURCES / "kernel.cc"),
-                    "-o",
-                    str(kernel),
-                ]
-            )
-            tensorflow_flags = tf.sysconfig.get_compile_flags() + tf.sysconfig.get_link_flags()
-            sources = [*(str(p) for p in sorted(SOURCES.glob("*_op.cc"))), str(kernel)]
-            _run(
-                [
-                    compiler,
-                    "-shared",
-                    "-fPIC",
-                    "-O2",
-                    "-w",
-                    *sources,
-                    "-o",
-                    str(built),
-                    *tensorflow_flags,
-                ]
-            )
-            os.replace(built, library)  # atomic: a reader sees no library or a whole one
-    return library
-
-
-def _run(command: list[str]) -> None:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise _BuildError(f"{command[0]} failed to run: {error}") from error
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
-        raise _BuildError(f"the build failed ({' '.join(command[:3])} ...):\n{tail}")
-
-
-def _isa(library: Path) -> str:
+def _code_path(library: Path) -> tuple[str, str]:
+    """The library's code path (one of :data:`CODE_PATHS`) and any note it adds."""
     import ctypes
 
     try:
-        function = ctypes.CDLL(str(library)).tfprot_attention_kernel_isa
+        function = ctypes.CDLL(str(library)).tfprot_cpu_ops_code_path
     except (OSError, AttributeError):
-        return "unknown"
+        return "portable", "the library does not say its code path"
     function.restype = ctypes.c_char_p
-    return function().decode()
+    path, _, note = function().decode().partition(" ")
+    return path, note.strip("()")

@@ -11,7 +11,7 @@ model's function does not need:
   the ``[batch, heads, length, length]`` scores, the model's largest tensor, that changes nothing
   (softmax is shift-invariant; it was an XLA workaround);
 - attention itself is separate kernels, each a pass through memory over those scores: on CPUs
-  :mod:`tfprot.models.fused_attention` computes it as one op that keeps the scores in cache
+  :mod:`tfprot.models.cpu_ops` computes it as one op that keeps the scores in cache
   (elsewhere TensorFlow's kernels, with a gradient that uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)``
   as FlashAttention does, two passes over the scores fewer than the automatic derivative);
 - layer norms are casts, moments and products, a pass through memory each: :func:`_layer_norm` is
@@ -46,7 +46,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from tfprot.models import fused_attention
+from tfprot.models import cpu_ops
 
 __all__ = ["ORIGINALS", "apply", "first_token_only", "is_applied"]
 
@@ -224,7 +224,7 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     if attention_mask is None:
         attention_mask = tf.zeros([batch, 1, 1, length], dtype=dtype)
     mask = tf.cast(attention_mask, dtype)
-    context = fused_attention.attention(query, key, value, mask, training=training is not False)
+    context = cpu_ops.attention(query, key, value, mask, training=training is not False)
     context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
 
     output = attention.output_layer
@@ -271,15 +271,15 @@ def _rotary_tables(rotary, length, dtype):
 
 
 def _ops_apply(dtype) -> bool:
-    """Whether tfprot's CPU ops (:mod:`tfprot.models.fused_attention`) serve this trace."""
-    return dtype in (tf.float32, tf.bfloat16) and fused_attention.is_enabled()
+    """Whether tfprot's CPU ops (:mod:`tfprot.models.cpu_ops`) serve this trace."""
+    return dtype in (tf.float32, tf.bfloat16) and cpu_ops.is_enabled()
 
 
 def _split_heads(qkv, cos, sin, heads: int):
     """``[batch, length, 3 × width]`` QKV rows → query and key heads rotated by ``cos``/``sin``
     (``[length, head_size]`` float32), value heads: ``[batch, heads, length, head_size]`` each,
     as one op each way (``TfprotHeads``)."""
-    ops = fused_attention.custom_ops()
+    ops = cpu_ops.custom_ops()
 
     @tf.custom_gradient
     def split(qkv):
@@ -313,7 +313,7 @@ def _layer_norm(norm, x):
 
 
 def _layer_norm_op(x, gamma, beta, epsilon: float):
-    ops = fused_attention.custom_ops()
+    ops = cpu_ops.custom_ops()
 
     @tf.custom_gradient
     def normalise(x, gamma, beta):
@@ -329,7 +329,7 @@ def _layer_norm_op(x, gamma, beta, epsilon: float):
 
 def _gelu(x):
     """ESM's exact GELU, ``x·Φ(x)``: on CPUs one op each way (``TfprotGelu`` and its gradient,
-    see :mod:`tfprot.models.fused_attention`), otherwise :func:`_gelu_tensorflow`."""
+    see :mod:`tfprot.models.cpu_ops`), otherwise :func:`_gelu_tensorflow`."""
     if _ops_apply(x.dtype):
         return _gelu_op(x)
     return _gelu_tensorflow(x)
@@ -337,7 +337,7 @@ def _gelu(x):
 
 @tf.custom_gradient
 def _gelu_op(x):
-    ops = fused_attention.custom_ops()
+    ops = cpu_ops.custom_ops()
 
     def gradient(dy):
         return ops.tfprot_gelu_grad(x, dy)

@@ -16,7 +16,7 @@ tasks, ``[batch, tokens, classes]`` for token tasks (residue ``i`` at token
 tokenizer's ``residue_offset``, ``pad_id`` and ``max_length``.
 
 Only the serving functions and the model's variables are saved, not the Keras object graph. They
-use TensorFlow's own attention, not :mod:`tfprot.models.fused_attention`'s op: the export loads
+use TensorFlow's own attention, not :mod:`tfprot.models.cpu_ops`'s op: the export loads
 where tfprot is not installed.
 """
 
@@ -30,8 +30,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
-from tfprot.data.labels import Task
-from tfprot.models import fused_attention
+from tfprot.models import cpu_ops
 
 __all__ = ["LABELS_FILE", "TOKENIZER_FOLDER", "export_saved_model"]
 
@@ -67,13 +66,7 @@ class _Serving(tf.Module):
             },
             training=False,
         )
-        if self._task is Task.REGRESSION:
-            probabilities = logits
-        elif self._task is Task.MULTILABEL:
-            probabilities = tf.sigmoid(logits)
-        else:
-            probabilities = tf.nn.softmax(logits, axis=-1)
-        return {"logits": logits, "probabilities": probabilities}
+        return {"logits": logits, "probabilities": self._task.probabilities(logits)}
 
 
 def export_saved_model(model, folder: str | os.PathLike) -> Path:
@@ -87,20 +80,20 @@ def export_saved_model(model, folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     ensure_replaceable(folder, "saved_model.pb", "a SavedModel")
     module = _Serving(model)
-    with fused_attention.disabled():  # the export must load without tfprot's custom op
+    with cpu_ops.disabled():  # the export must load without tfprot's custom op
         signatures = {
             "serving_default": module.__call__.get_concrete_function(*_specs(tf.int32)),
             "serving_int64": module.__call__.get_concrete_function(*_specs(tf.int64)),
         }
     tokenizer = model.tokenizer
     labels = {
-        "task": model.task.value,
+        "task": model.task.name,
         "id2label": {str(k): v for k, v in model.label_encoder.id2label.items()},
         "residue_offset": tokenizer.residue_offset,
         "pad_id": int(tokenizer.pad_id),
         "max_length": tokenizer.max_length,
     }
-    with atomic_folder(folder) as staging, fused_attention.disabled():
+    with atomic_folder(folder) as staging, cpu_ops.disabled():
         tf.saved_model.save(module, str(staging), signatures=signatures)
         tokenizer.save_pretrained(staging / TOKENIZER_FOLDER)
         write_text_atomic(staging / LABELS_FILE, json.dumps(labels, indent=2) + "\n")

@@ -41,10 +41,14 @@ struct HeadView {
 // Scratch rows of scores per block (the most rows a block takes).
 constexpr int64_t kRowsMax = 8;
 
-// exp(x) for x <= 0 (scores minus their row's maximum), 0 below -87 (float32's smallest normal).
+// exp(x) for x <= 0 (scores minus their row's maximum, −x²/2), 0 below about −87.3: from
+// −88 down, n = −127 and 2^n's bits are those of 0 (float32's normals end at 2^−126). No branch
+// and n = round(x·log2(e)) by truncating x·log2(e) − 1/2, a conversion every target
+// vectorises, so loops calling it vectorise (AVX2, SSE2, NEON).
 inline float exp_nonpositive(float x) {
-  const float clamped = std::max(x, -87.0f);
-  const float n = std::floor(clamped * 1.44269504088896341f + 0.5f);
+  const float clamped = std::max(x, -88.0f);
+  const float n =
+      static_cast<float>(static_cast<int32_t>(clamped * 1.44269504088896341f - 0.5f));
   const float r = clamped - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -56,7 +60,7 @@ inline float exp_nonpositive(float x) {
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof(scale));
-  return x < -87.0f ? 0.0f : y * scale;
+  return y * scale;
 }
 
 // scores[j] = mask[j] + sum_d q[d] · kt[d][j]
@@ -893,7 +897,7 @@ inline void normal_cdf_density(float x, float& cdf, float& density) {
   const float t = 1.0f / (1.0f + 0.3275911f * z);
   const float poly =
       t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
-  const float gauss = std::exp(-0.5f * x * x);
+  const float gauss = exp_nonpositive(-0.5f * x * x);
   const float tail = 0.5f * poly * gauss;  // Φ(-|x|)
   cdf = x < 0.0f ? tail : 1.0f - tail;
   density = gauss * 0.3989422804014327f;
@@ -945,11 +949,12 @@ void gelu_forward_typed(const S* x, S* y, int64_t count) {
     store16(_mm512_mul_ps(v, cdf), y + i, take);
   }
 #endif
-  for (; i < count; ++i) {
-    const float v = to_float(x[i]);
+#pragma omp simd
+  for (int64_t j = i; j < count; ++j) {
+    const float v = to_float(x[j]);
     float cdf, density;
     normal_cdf_density(v, cdf, density);
-    store(v * cdf, y + i);
+    store(v * cdf, y + j);
   }
 }
 
@@ -965,11 +970,12 @@ void gelu_backward_typed(const S* x, const S* dy, S* dx, int64_t count) {
     store16(_mm512_mul_ps(load16(dy + i, take), _mm512_fmadd_ps(v, density, cdf)), dx + i, take);
   }
 #endif
-  for (; i < count; ++i) {
-    const float v = to_float(x[i]);
+#pragma omp simd
+  for (int64_t j = i; j < count; ++j) {
+    const float v = to_float(x[j]);
     float cdf, density;
     normal_cdf_density(v, cdf, density);
-    store(to_float(dy[i]) * (cdf + v * density), dx + i);
+    store(to_float(dy[j]) * (cdf + v * density), dx + j);
   }
 }
 
