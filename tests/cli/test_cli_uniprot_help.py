@@ -150,7 +150,7 @@ def test_uniprot_raw_fields_and_unreachable_server(capsys, tmp_path, shared_data
 
 
 @pytest.mark.parametrize(
-    "command", ["train", "predict", "embed", "fold", "uniprot", "export", "demo"]
+    "command", ["train", "predict", "embed", "fold", "uniprot", "export", "demo", "info"]
 )
 def test_every_command_has_help_with_an_example(capsys, command):
     from tfprot.cli import COMMANDS, main
