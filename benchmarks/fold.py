@@ -5,7 +5,9 @@ bare path is what the ESMFold notebook does (``model.infer`` one sequence at a t
 ``model.output_to_pdb``, files written); tfprot's is ``tfprot.fold(sequences, folder,
 model=loaded)``, which adds input checks, AlphaFold-order residue ids, length-sorted batches,
 per-structure pTM/PAE, PDB, confidence JSON and the summary (pictures and the 3D view switched
-off here; their cost is reported separately). The two alternate for ``--rounds`` rounds after a
+off here; their cost is reported separately: with tfprot's default ``writers='auto'``, with
+``writers=0`` (files written in the folding thread) and with ``writers=1`` (one background thread
+writing while the next sequence folds). The runs alternate for ``--rounds`` rounds after a
 warm-up, and the medians are compared. Without a GPU this runs the offline, untrained
 ``tiny-esmfold`` on the CPU, and the row says so.
 
@@ -41,7 +43,7 @@ def measure(
                 pdb = esmfold.output_to_pdb(output)[0]
                 (folder / f"seq{index}.pdb").write_text(pdb)
 
-    def bridge(folder: Path, pictures: bool = False) -> None:
+    def bridge(folder: Path, pictures: bool = False, writers: int | str = "auto") -> None:
         fold(
             sequences,
             folder,
@@ -50,11 +52,14 @@ def measure(
             html=pictures,
             progress=False,
             overwrite=True,
+            writers=writers,
         )
 
     runs = {"bare": bare, "tfprot": bridge}
     if pictures:
         runs["tfprot_with_pictures"] = lambda folder: bridge(folder, True)
+        runs["tfprot_with_pictures_writers_0"] = lambda folder: bridge(folder, True, 0)
+        runs["tfprot_with_pictures_writers_1"] = lambda folder: bridge(folder, True, 1)
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     with tempfile.TemporaryDirectory() as scratch:
         for name, run in runs.items():  # warm up

@@ -295,14 +295,33 @@ def test_options_are_validated_and_unknown_names_refused_by_name(tmp_path):
     assert not (tmp_path / "never").exists()  # refused before anything was made
 
 
-def test_auto_batch_tokens_batch_on_a_gpu_only():
+def test_auto_batches_fill_free_gpu_memory_by_the_memory_model_and_one_at_a_time_on_cpu():
     from types import SimpleNamespace
 
-    from tfprot.fold.runner import GPU_BATCH_TOKENS, _batch_tokens
+    from tfprot.fold.inputs import FoldInput
+    from tfprot.fold.jobs import Job, Run
+    from tfprot.fold.ladder import batches
+    from tfprot.fold.options import FoldOptions
 
-    assert _batch_tokens(SimpleNamespace(device="cuda:0"), "auto") == GPU_BATCH_TOKENS
-    assert _batch_tokens(SimpleNamespace(device="cpu"), "auto") == 1
-    assert _batch_tokens(SimpleNamespace(device="cpu"), 512) == 512
+    lengths = [200] * 20 + [230] * 5 + [400] * 4
+    jobs = [Job(i, FoldInput(f"s{i}", ("A" * n,)), f"s{i}") for i, n in enumerate(lengths)]
+    for job, n in zip(jobs, lengths, strict=True):
+        job.layout = SimpleNamespace(total_length=n)
+
+    def groups(device, free):
+        loaded = SimpleNamespace(device=device, free_memory=lambda: free, trunk_dims=(128, 4))
+        return [
+            [j.length for j in g] for g in batches(Run(loaded, None, FoldOptions(), None), jobs)
+        ]
+
+    # By hand, the trunk's estimate 4 bytes * (12 L^2 128 + 3 * 4 * rows * L^2) for one
+    # sequence: L=200 unchunked 629,760,000 bytes, L=230 909,004,800, L=400 4,055,040,000
+    # (chunk 128: 1,966,080,000). 60% of 16 GiB = 10,307,921,510 bytes holds 16, 11 and 2 of
+    # them; 60% of 4 GiB holds 4, 2 and (chunked) 1. 230 > 1.1 x 200: never in one batch.
+    assert groups("cuda:0", 16 * 2**30) == [[200] * 16, [200] * 4, [230] * 5, [400] * 2, [400] * 2]
+    assert groups("cuda:0", 4 * 2**30) == [[200] * 4] * 5 + [[230] * 2] * 2 + [[230]] + [[400]] * 4
+    # On a CPU (no free-memory figure) each sequence is folded alone.
+    assert all(len(g) == 1 for g in groups("cpu", None))
 
 
 def test_the_output_folder_holds_no_temporary_files(folded):
@@ -396,3 +415,165 @@ def test_a_folder_fold_did_not_make_is_refused_and_an_empty_one_is_used(tiny_mod
     (empty / ".DS_Store").write_bytes(b"")  # hidden files do not count
     report = fold({"p": "MKTAYIAKQ"}, empty, model=tiny_model, pictures=False, html=False, **FAST)
     assert report["p"].status == "folded"
+
+
+def test_an_out_of_memory_batch_is_halved_before_the_chunk_shrinks(tiny_model, tmp_path):
+    calls = []
+    original = tiny_model.predict
+
+    def runs_out_above_two(layouts, *, chunk_size=None, **kwargs):
+        calls.append((len(layouts), chunk_size))
+        if len(layouts) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return original(layouts, chunk_size=chunk_size, **kwargs)
+
+    tiny_model.predict = runs_out_above_two
+    try:
+        report = fold(
+            [UBIQUITIN[:n] for n in (30, 31, 32, 33, 34)],
+            tmp_path,
+            model=tiny_model,
+            batch_tokens=10_000,
+            max_length_ratio=None,
+            pictures=False,
+            html=False,
+            **FAST,
+        )
+    finally:
+        del tiny_model.predict
+    # 5 -> 3 + 2 -> (2 + 1) + 2, always unchunked; nobody fails, nobody is folded twice.
+    assert calls == [(5, None), (3, None), (2, None), (1, None), (2, None)]
+    assert [r.status for r in report.results] == ["folded"] * 5
+    assert [r.attempts for r in report.results] == [3, 3, 3, 2, 2]
+
+
+def test_files_are_written_in_the_background_while_the_next_batch_folds(
+    tiny_model, tmp_path, monkeypatch
+):
+    import threading
+    import time
+
+    import tfprot.fold.writer as writer_module
+
+    events = []
+    original_write = writer_module.write_structure
+    original_predict = tiny_model.predict
+
+    def slow_write(folder, structure):
+        events.append(("write-start", structure.id, threading.current_thread().name))
+        time.sleep(0.5)
+        result = original_write(folder, structure)
+        events.append(("write-end", structure.id, threading.current_thread().name))
+        return result
+
+    def predict(layouts, **kwargs):
+        events.append(("fold", layouts[0].total_length, threading.current_thread().name))
+        return original_predict(layouts, **kwargs)
+
+    monkeypatch.setattr(writer_module, "write_structure", slow_write)
+    tiny_model.predict = predict
+    try:
+        inputs = {"a": "MKTAYIAKQ", "b": "GGSWKLLEVAA", "c": "MQIFVKTLTGKTI"}
+        report = fold(
+            inputs, tmp_path, model=tiny_model, writers=1, pictures=False, html=False, **FAST
+        )
+        names = {name for kind, _, name in events if kind == "write-start"}
+        assert all(name.startswith("tfprot-fold-writer") for name in names), events
+        order = [(kind, key) for kind, key, _ in events]
+        # the second sequence was folding while the first one's files were being written
+        assert order.index(("fold", 11)) < order.index(("write-end", "a")), order
+        assert [r.id for r in report.results] == list(inputs)
+        assert all(r.status == "folded" for r in report.results)
+        events.clear()
+        fold(
+            inputs,
+            tmp_path,
+            model=tiny_model,
+            writers="auto",  # on a CPU: in the folding thread
+            overwrite=True,
+            pictures=False,
+            html=False,
+            **FAST,
+        )
+        assert {name for kind, _, name in events if kind == "write-start"} == {
+            threading.main_thread().name
+        }
+    finally:
+        del tiny_model.predict
+
+
+def test_a_writer_failure_fails_its_sequence_only_and_leaves_no_marker(tiny_model, tmp_path):
+    from tfprot.fold.folder import prepare_output_folder
+
+    prepare_output_folder(tmp_path)  # a fold folder (its summary.tsv)
+    (tmp_path / "b.pae.png").mkdir()  # in which b's picture cannot replace a folder
+    report = fold(
+        {"a": "MKTAYIAKQ", "b": "GGSWKLLEV", "c": "MQIFVKTLT"},
+        tmp_path,
+        model=tiny_model,
+        html=False,
+        **FAST,
+    )
+    assert [r.status for r in report.results] == ["folded", "failed", "folded"]
+    assert "id 'b': cannot write outputs" in report["b"].error
+    assert not (tmp_path / "b.json").exists()  # not a finished structure: a rerun folds it
+    with open(report.summary_path, newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert [(r["id"], r["status"]) for r in rows] == [
+        ("a", "folded"),
+        ("b", "failed"),
+        ("c", "folded"),
+    ]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+
+
+def test_an_interrupted_run_leaves_only_finished_structures(tiny_model, tmp_path):
+    original = tiny_model.predict
+    calls = []
+
+    def interrupted_second_time(layouts, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(layouts, **kwargs)
+
+    tiny_model.predict = interrupted_second_time
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fold({"a": "MKTAYIAKQ", "b": "GGSWKLLEVAA"}, tmp_path, model=tiny_model, **FAST)
+    finally:
+        del tiny_model.predict
+    names = sorted(os.listdir(tmp_path))
+    assert names == sorted(
+        ["a.pdb", "a.pae.npy", "a.plddt.png", "a.pae.png", "a.html", "a.json", "summary.tsv"]
+    )
+    again = fold({"a": "MKTAYIAKQ", "b": "GGSWKLLEVAA"}, tmp_path, model=tiny_model, **FAST)
+    assert [r.status for r in again.results] == ["skipped", "folded"]
+
+
+def test_padded_lengths_change_no_result(tiny_model, tmp_path):
+    """What --compile does on a GPU (lengths padded to buckets), checked on the CPU eagerly."""
+    plain = fold(
+        {"p": UBIQUITIN[:50]},
+        tmp_path / "plain",
+        model=tiny_model,
+        html=False,
+        pictures=False,
+        **FAST,
+    )
+    tiny_model.length_buckets = True  # 50 -> 56 residues
+    try:
+        padded = fold(
+            {"p": UBIQUITIN[:50]},
+            tmp_path / "padded",
+            model=tiny_model,
+            html=False,
+            pictures=False,
+            **FAST,
+        )
+    finally:
+        tiny_model.length_buckets = False
+    a, b = (chains_of(r["p"].files["pdb"])["A"][2] for r in (plain, padded))
+    coordinates = [np.array([atom.coord for atom in chain.get_atoms()]) for chain in (a, b)]
+    assert np.abs(coordinates[0] - coordinates[1]).max() <= 1e-3
+    assert padded["p"].ptm == pytest.approx(plain["p"].ptm, abs=1e-4)

@@ -74,6 +74,12 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--overwrite", action="store_true", help="fold again sequences that have outputs"
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the folding trunk with torch.compile (CUDA graphs on a GPU): fewer kernel "
+        "launches for many sequences, after a compilation of tens of seconds per shape",
+    )
     add_common_options(parser)
     return parser
 
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         num_recycles=args.num_recycles,
         overwrite=args.overwrite,
+        compile=args.compile,
         progress=interactive(),
     )
     note = " (UNTRAINED weights: the structures mean nothing)" if report.untrained else ""

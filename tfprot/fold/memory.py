@@ -13,11 +13,30 @@ same sequence with the next smaller chunk of :data:`CHUNK_LADDER`.
 32
 >>> smaller_chunk_size(None), smaller_chunk_size(128), smaller_chunk_size(4)
 (128, 64, None)
+
+On a GPU, ``batch_tokens='auto'`` sizes each batch by the same model: as many sequences of a
+length as fit the free memory unchunked (or with the chunk one of them alone would need), at most
+:data:`AUTO_MAX_BATCH_TOKENS` residues in all, grouped by :func:`memory_sized_batches`.
+
+>>> auto_batch_size(300, free_bytes=120 * 2**30)  # an H200 after loading esmfold_v1
+27
+>>> auto_batch_size(300, free_bytes=8 * 2**30), auto_batch_size(1000, free_bytes=8 * 2**30)
+(2, 1)
 """
 
 from __future__ import annotations
 
-__all__ = ["CHUNK_LADDER", "choose_chunk_size", "estimate_trunk_bytes", "smaller_chunk_size"]
+from collections.abc import Callable, Sequence
+
+__all__ = [
+    "AUTO_MAX_BATCH_TOKENS",
+    "CHUNK_LADDER",
+    "auto_batch_size",
+    "choose_chunk_size",
+    "estimate_trunk_bytes",
+    "memory_sized_batches",
+    "smaller_chunk_size",
+]
 
 CHUNK_LADDER: tuple[int | None, ...] = (None, 128, 64, 32, 16, 8, 4)
 """Chunk sizes tried in order; ``None`` means no chunking."""
@@ -91,3 +110,65 @@ def smaller_chunk_size(chunk_size: int | None) -> int | None:
         return CHUNK_LADDER[1]
     smaller = [size for size in CHUNK_LADDER[1:] if size < chunk_size]
     return smaller[0] if smaller else None
+
+
+AUTO_MAX_BATCH_TOKENS = 8192
+"""The most residues (sequences times the longest) ``batch_tokens='auto'`` puts in one GPU batch,
+whatever the free memory: 8 times the fixed 1,024 of earlier versions, which left 128 of an
+H200's 141 GB unused. Beyond it a batch gains little (the trunk's kernels are already large) and
+one out-of-memory error costs more; ``benchmarks/fold_gpu.py`` measures it."""
+
+
+def auto_batch_size(
+    length: int,
+    free_bytes: int,
+    *,
+    pair_dim: int = 128,
+    pair_heads: int = 4,
+    bytes_per_value: int = 4,
+    headroom: float = 0.6,
+    max_tokens: int = AUTO_MAX_BATCH_TOKENS,
+) -> int:
+    """How many sequences of ``length`` residues one batch may hold in ``free_bytes``.
+
+    Each counts the trunk's estimated peak with the chunk size one such sequence alone gets
+    (:func:`choose_chunk_size`), so that batching never forces a smaller chunk; the batch stays
+    within ``headroom`` of the free memory and ``max_tokens`` residues, and is at least 1.
+    """
+    dims = {"pair_dim": pair_dim, "pair_heads": pair_heads, "bytes_per_value": bytes_per_value}
+    chunk_size = choose_chunk_size(length, free_bytes, headroom=headroom, **dims)
+    each = estimate_trunk_bytes(length, chunk_size, **dims)
+    by_memory = int(headroom * free_bytes // each)
+    return max(1, min(by_memory, max_tokens // max(length, 1)))
+
+
+def memory_sized_batches(
+    lengths: Sequence[int],
+    batch_size: Callable[[int], int],
+    max_length_ratio: float | None = None,
+) -> list[list[int]]:
+    """Indices grouped by ascending length, each group at most ``batch_size(its longest)``
+    long and, with ``max_length_ratio``, its longest at most that times its shortest.
+
+    >>> memory_sized_batches([50, 300, 60, 310, 55], lambda n: 2 if n > 100 else 3)
+    [[0, 4, 2], [1, 3]]
+    >>> memory_sized_batches([100, 105, 130], lambda n: 8, max_length_ratio=1.1)
+    [[0, 1], [2]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        length = lengths[index]
+        wide = (
+            current
+            and max_length_ratio is not None
+            and length > lengths[current[0]] * max_length_ratio
+        )
+        if current and (len(current) + 1 > batch_size(length) or wide):
+            groups.append(current)
+            current = []
+        current.append(index)
+    if current:
+        groups.append(current)
+    return groups

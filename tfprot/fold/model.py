@@ -85,6 +85,8 @@ class ESMFoldModel:
         self.untrained = untrained
         self.device = device
         self.revision = revision
+        self.compiled: str | None = None
+        self.length_buckets = False
 
     @classmethod
     def load(
@@ -180,6 +182,35 @@ class ESMFoldModel:
         trunk = self.model.config.esmfold_config.trunk
         return trunk.pairwise_state_dim, trunk.pairwise_state_dim // trunk.pairwise_head_width
 
+    def compile_trunk(self, mode: str) -> None:
+        """Compile the trunk's blocks with ``torch.compile`` in ``mode`` (this instance only;
+        once: a second call with the same mode does nothing). With a CUDA-graph mode on a GPU,
+        :meth:`predict` then pads lengths to :data:`~tfprot.fold.compile.LENGTH_BUCKETS`.
+
+        Raises:
+            OptionError: ``torch.compile`` cannot work here, or the trunk was compiled already
+                in another mode (load the model again).
+        """
+        from tfprot.errors import OptionError
+        from tfprot.fold.compile import (
+            CUDA_GRAPH_MODES,
+            check_compile_possible,
+            compile_trunk_blocks,
+        )
+
+        if self.compiled == mode:
+            return
+        if self.compiled is not None:
+            raise OptionError(
+                f"this ESMFold's trunk is compiled in mode {self.compiled!r} already; load the "
+                f"model again to compile it in mode {mode!r}."
+            )
+        check_compile_possible(import_torch(), self.device)
+        compile_trunk_blocks(self.model.trunk, mode)
+        self.compiled = mode
+        self.length_buckets = self.device.startswith("cuda") and mode in CUDA_GRAPH_MODES
+        logger.info("ESMFold trunk blocks compiled with torch.compile (mode %s)", mode)
+
     def free_memory(self) -> int | None:
         """Free bytes on the model's GPU, or ``None`` on CPU."""
         torch = import_torch()
@@ -214,6 +245,10 @@ class ESMFoldModel:
         from transformers.models.esm.openfold_utils.loss import compute_tm
 
         longest = max(layout.total_length for layout in layouts)
+        if self.length_buckets:
+            from tfprot.fold.compile import bucket_length
+
+            longest = bucket_length(longest)
         batch = len(layouts)
         aatype = np.zeros((batch, longest), dtype=np.int64)
         mask = np.zeros((batch, longest), dtype=np.int64)

@@ -59,7 +59,8 @@ class FoldOptions:
         html: write the 3D view (HTML with the viewer inlined).
         progress: show a progress bar.
         writers: background threads writing the files of finished structures while the next
-            batch folds (``0``: write in the folding thread); ``'auto'``: 2.
+            batch folds (``0``: write in the folding thread); ``'auto'``: 1 on a GPU, 0 on a CPU
+            (where a writer thread competes with PyTorch for the cores).
         compile: compile the trunk's blocks with ``torch.compile`` (``True``: mode
             ``'reduce-overhead'``, CUDA graphs, on a GPU, with lengths padded to a few buckets so
             that few shapes compile; ``'default'`` on a CPU), or one of :data:`COMPILE_MODES`.

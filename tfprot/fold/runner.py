@@ -1,45 +1,51 @@
 """``fold``: sequences in, structure files and a summary out, in memory-safe, resumable batches.
 
-Sequences are sorted by length and grouped under a token budget; each group is folded in one
-forward pass. A batch that fails is retried one sequence at a time; a sequence that runs out of
-memory is retried with the next smaller trunk chunk size, and reported as failed (with the
-reason) only when the smallest chunk fails too. Sequences over ``max_length`` are refused with a
-message, invalid sequences are reported by id, finished outputs are skipped unless
-``overwrite=True``, so an interrupted batch resumes where it stopped.
+Inputs are checked first (invalid sequences and those over ``max_length`` are reported by id),
+then the output folder (writable, and new, empty or an earlier ``fold``'s), then what an earlier
+run left: a structure folded from the same sequence, model and settings is reused, any other is
+folded again (:mod:`tfprot.fold.resume`), unless ``overwrite=True`` folds everything. The rest
+is folded in length-sorted batches with an out-of-memory ladder (:mod:`tfprot.fold.ladder`),
+while a background writer writes the finished structures' files (:mod:`tfprot.fold.writer`);
+``summary.tsv`` is rewritten after every batch, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tfprot.data.batching import length_sorted_batches
 from tfprot.fold.folder import prepare_output_folder
 from tfprot.fold.inputs import FoldInput, InputProblem, collect_inputs
-from tfprot.fold.memory import choose_chunk_size, smaller_chunk_size
+from tfprot.fold.jobs import Job, Run, failed
+from tfprot.fold.ladder import batches, fold_batch
 from tfprot.fold.names import safe_names
 from tfprot.fold.options import AUTO, FoldOptions, options_with
-from tfprot.fold.outputs import (
-    FoldResult,
-    StructureFiles,
-    read_finished,
-    write_structure,
-    write_summary,
-)
+from tfprot.fold.outputs import FoldResult, StructureFiles, read_finished, write_summary
 from tfprot.fold.pdb import CHAIN_IDS
 from tfprot.fold.presets import DEFAULT_CHECKPOINT
-from tfprot.fold.residues import ChainLayout, chain_layout
-from tfprot.fold.resume import FoldSettings, identity_of, settings_record, stale_reasons
+from tfprot.fold.residues import chain_layout
+from tfprot.fold.resume import FoldSettings, identity_of, stale_reasons
+from tfprot.fold.writer import StructureWriter
 
 __all__ = ["FoldOptions", "FoldReport", "fold"]
 
 logger = logging.getLogger(__name__)
+
+
+def writer_threads(writers: int | str, device: str) -> int:
+    """Background writer threads: ``writers``, or for ``'auto'`` one on a GPU (whose work then
+    overlaps the writing) and none on a CPU, where a writer thread competes with PyTorch for the
+    same cores (``benchmarks/fold.py`` measured it 11% slower on 2 cores, pictures on).
+
+    >>> writer_threads("auto", "cuda:0"), writer_threads("auto", "cpu"), writer_threads(3, "cpu")
+    (1, 0, 3)
+    """
+    if writers != AUTO:
+        return int(writers)
+    return 1 if str(device).startswith("cuda") else 0
 
 
 @dataclass(frozen=True)
@@ -62,22 +68,6 @@ class FoldReport:
             if result.id == identifier:
                 return result
         raise KeyError(identifier)
-
-
-@dataclass
-class _Job:
-    """One input on its way: folded when ``result`` is ``None``; ``stored``: the JSON of the
-    structure an earlier run left (reused while it is a true repeat)."""
-
-    index: int
-    item: FoldInput
-    name: str
-    layout: ChainLayout | None
-    attempts: int = 0
-    chunk_size: int | None = None
-    tried: list[int | None] = field(default_factory=list)
-    result: FoldResult | None = None
-    stored: dict[str, Any] | None = None
 
 
 def fold(
@@ -124,41 +114,25 @@ def fold(
     items = collect_inputs(inputs, tokenizer=tokenizer)
     prepare_output_folder(folder)
     wanted = _wanted(model, options, fp16_stem)
+    names = safe_names([item.id for item in items])
     jobs = [
         _plan(item, name, index, folder, options, wanted)
-        for index, (item, name) in enumerate(
-            zip(items, safe_names([item.id for item in items]), strict=True)
-        )
+        for index, (item, name) in enumerate(zip(items, names, strict=True))
     ]
     loaded = None
     if any(job.result is None for job in jobs):
-        loaded = _load(model, device, fp16_stem)
+        loaded = _load(model, device, fp16_stem, options)
         if loaded.identity != wanted.model:  # known only now (a Hub id not in the cache)
             wanted = replace(wanted, model=loaded.identity)
             for job in jobs:
                 _recheck(job, wanted)
-    run = _Run(loaded, folder, options, wanted)
     results = [job.result for job in jobs]
-    to_fold = [job for job in jobs if job.result is None]
-    from tqdm.auto import tqdm
-
-    progress = tqdm(
-        total=len(to_fold), desc="folding", unit="seq", disable=not options.progress or not to_fold
-    )
-    try:
-        budget = _batch_tokens(loaded, options.batch_tokens)
-        for batch in _batches(to_fold, budget, options.max_length_ratio):
-            for job, result in _run_batch(run, batch, options):
-                results[job.index] = result
-                progress.update(1)
-            write_summary(folder, [r for r in results if r is not None])
-    finally:
-        progress.close()
+    _fold_jobs(Run(loaded, folder, options, wanted), [j for j in jobs if j.result is None], results)
     final = [result for result in results if result is not None]
     summary = write_summary(folder, final)
-    failed = sum(not result.ok for result in final)
-    if failed:
-        logger.warning("%d of %d sequences failed; see %s", failed, len(final), summary)
+    failures = sum(not result.ok for result in final)
+    if failures:
+        logger.warning("%d of %d sequences failed; see %s", failures, len(final), summary)
     return FoldReport(
         results=final,
         output_dir=folder,
@@ -169,14 +143,32 @@ def fold(
     )
 
 
-@dataclass(frozen=True)
-class _Run:
-    """What every batch of one ``fold`` call shares."""
+def _fold_jobs(run: Run, jobs: list[Job], results: list[FoldResult | None]) -> None:
+    """Fold ``jobs`` batch by batch into ``results`` (by input index), their files written in
+    the background; ``summary.tsv`` after every batch holds every result known by then."""
+    from tqdm.auto import tqdm
 
-    loaded: Any
-    folder: Path
-    options: FoldOptions
-    wanted: FoldSettings
+    options = run.options
+    threads = writer_threads(options.writers, getattr(run.loaded, "device", "cpu"))
+    progress = tqdm(
+        total=len(jobs), desc="folding", unit="seq", disable=not options.progress or not jobs
+    )
+    with StructureWriter(run.folder, threads=threads) as writer:
+        try:
+            for batch in batches(run, jobs) if jobs else []:
+                for job, outcome in fold_batch(run, batch, options):
+                    if isinstance(outcome, StructureFiles):
+                        writer.submit(job.index, outcome)
+                    else:
+                        results[job.index] = outcome
+                    progress.update(1)
+                for index, result in writer.done():
+                    results[index] = result
+                write_summary(run.folder, [r for r in results if r is not None])
+        finally:
+            progress.close()
+            for index, result in writer.close():
+                results[index] = result
 
 
 def _wanted(model: Any, options: FoldOptions, fp16_stem: bool | None) -> FoldSettings:
@@ -193,12 +185,17 @@ def _wanted(model: Any, options: FoldOptions, fp16_stem: bool | None) -> FoldSet
     )
 
 
-def _load(model: Any, device: str, fp16_stem: bool | None):
+def _load(model: Any, device: str, fp16_stem: bool | None, options: FoldOptions):
+    from tfprot.fold.compile import compile_mode
     from tfprot.fold.model import ESMFoldModel
 
-    if isinstance(model, ESMFoldModel):
-        return model
-    return ESMFoldModel.load(model, device=device, fp16_stem=fp16_stem)
+    loaded = model
+    if not isinstance(model, ESMFoldModel):
+        loaded = ESMFoldModel.load(model, device=device, fp16_stem=fp16_stem)
+    mode = compile_mode(options.compile, loaded.device)
+    if mode is not None:
+        loaded.compile_trunk(mode)
+    return loaded
 
 
 def _plan(
@@ -208,16 +205,16 @@ def _plan(
     folder: Path,
     options: FoldOptions,
     wanted: FoldSettings,
-) -> _Job:
+) -> Job:
     """The job for one input: its result already known (invalid, too long, a true repeat) or
     ``None`` (to fold)."""
     if isinstance(item, InputProblem):
         logger.warning("not folded: %s", item.message)
-        failed = FoldResult(item.id, name, "failed", sequence=item.sequence, error=item.message)
-        return _Job(index, FoldInput(item.id, ()), name, None, result=failed)
-    job = _Job(index, item, name, None)
+        failure = FoldResult(item.id, name, "failed", sequence=item.sequence, error=item.message)
+        return Job(index, FoldInput(item.id, ()), name, result=failure)
+    job = Job(index, item, name)
     if len(item.chains) > len(CHAIN_IDS):
-        job.result = _failed(
+        job.result = failed(
             job,
             f"id {item.id!r}: {len(item.chains)} chains; a PDB file holds at most "
             f"{len(CHAIN_IDS)}. Split the complex.",
@@ -229,7 +226,7 @@ def _plan(
         residue_index_offset=options.residue_index_offset,
     )
     if job.layout.total_length > options.max_length:
-        job.result = _failed(
+        job.result = failed(
             job,
             f"id {item.id!r}: {job.layout.total_length} residues (linkers included) exceed "
             f"max_length={options.max_length}; not folded. Raise max_length if the GPU has the "
@@ -246,7 +243,7 @@ def _plan(
     return job
 
 
-def _recheck(job: _Job, wanted: FoldSettings) -> None:
+def _recheck(job: Job, wanted: FoldSettings) -> None:
     """Keep a stored structure only if it is a true repeat of what ``wanted`` folds; else fold
     it again, saying why (one line)."""
     if job.stored is None or job.result is None:
@@ -257,145 +254,3 @@ def _recheck(job: _Job, wanted: FoldSettings) -> None:
         job.result = job.stored = None
     else:
         logger.info("%s: outputs exist, skipped (overwrite=True folds it again)", job.item.id)
-
-
-GPU_BATCH_TOKENS = 1024
-"""``batch_tokens='auto'`` on a GPU."""
-
-
-def _batch_tokens(loaded, batch_tokens: int | str) -> int:
-    if batch_tokens != AUTO:
-        return int(batch_tokens)
-    on_gpu = str(getattr(loaded, "device", "cpu")).startswith("cuda")
-    return GPU_BATCH_TOKENS if on_gpu else 1
-
-
-def _batches(
-    jobs: list[_Job], batch_tokens: int, max_length_ratio: float | None
-) -> list[list[_Job]]:
-    """Length-sorted groups whose padded size (count x longest) stays within ``batch_tokens``,
-    and whose longest is at most ``max_length_ratio`` times their shortest."""
-    lengths = np.array([job.layout.total_length for job in jobs], dtype=np.int64)
-    groups = length_sorted_batches(lengths, batch_tokens, max_length_ratio=max_length_ratio)
-    return [[jobs[int(i)] for i in group] for group in groups]
-
-
-def _chunk_size_for(loaded, batch: list[_Job], options: FoldOptions) -> int | None:
-    if options.chunk_size != AUTO:
-        return options.chunk_size
-    longest = max(job.layout.total_length for job in batch)
-    free = loaded.free_memory()
-    pair_dim, pair_heads = loaded.trunk_dims
-    return choose_chunk_size(
-        longest,
-        None if free is None else free // len(batch),
-        pair_dim=pair_dim,
-        pair_heads=pair_heads,
-    )
-
-
-def _run_batch(run: _Run, batch: list[_Job], options: FoldOptions):
-    """Yield (job, result) for every job of ``batch``."""
-    from tfprot.fold._torch import is_out_of_memory
-
-    loaded = run.loaded
-    chunk_size = _chunk_size_for(loaded, batch, options)
-    for job in batch:
-        job.attempts += 1
-        job.tried.append(chunk_size)
-    start = time.perf_counter()
-    try:
-        predictions = loaded.predict(
-            [job.layout for job in batch],
-            num_recycles=options.num_recycles,
-            chunk_size=chunk_size,
-        )
-    except Exception as error:  # any failure: retry alone, so one bad sequence loses no others
-        if is_out_of_memory(error):
-            loaded.release_memory()
-        if len(batch) > 1:
-            logger.warning(
-                "batch of %d failed (%s); folding its sequences one by one",
-                len(batch),
-                _reason(error),
-            )
-            alone = replace(options, chunk_size=chunk_size)
-            for job in batch:
-                yield from _run_batch(run, [job], alone)
-            return
-        yield from _retry_single(run, batch[0], options, chunk_size, error)
-        return
-    seconds = (time.perf_counter() - start) / len(batch)
-    for job, prediction in zip(batch, predictions, strict=True):
-        job.chunk_size = chunk_size
-        yield job, _write(run, job, prediction, seconds)
-
-
-def _retry_single(run: _Run, job: _Job, options: FoldOptions, chunk_size, error):
-    from tfprot.fold._torch import is_out_of_memory
-
-    if not is_out_of_memory(error):
-        yield job, _failed(job, f"id {job.item.id!r}: folding failed ({_reason(error)}).")
-        return
-    smaller = smaller_chunk_size(chunk_size)
-    if smaller is None or smaller == chunk_size:
-        yield (
-            job,
-            _failed(
-                job,
-                f"id {job.item.id!r}: out of memory with {job.layout.total_length} residues even "
-                f"with trunk chunk size {chunk_size} (tried {job.tried}). Fold it on a GPU with "
-                "more memory, or fold domains separately.",
-            ),
-        )
-        return
-    logger.warning(
-        "%s: out of memory with chunk size %s; retrying with %s", job.item.id, chunk_size, smaller
-    )
-    yield from _run_batch(run, [job], replace(options, chunk_size=smaller))
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
-
-
-def _failed(job: _Job, message: str) -> FoldResult:
-    logger.warning(message)
-    return FoldResult(
-        job.item.id,
-        job.name,
-        "failed",
-        sequence=job.item.sequence,
-        length=job.item.length,
-        chains=len(job.item.chains),
-        attempts=job.attempts,
-        chunk_size=job.tried[-1] if job.tried else None,
-        error=message,
-    )
-
-
-def _write(run: _Run, job: _Job, prediction, seconds: float) -> FoldResult:
-    """Write one structure's files (JSON marker last) and return its result; a failure to
-    write is that structure's failure, naming its id."""
-    structure = StructureFiles(
-        id=job.item.id,
-        name=job.name,
-        chains=job.item.chains,
-        layout=job.layout,
-        prediction=prediction,
-        model=run.loaded.name,
-        untrained=run.loaded.untrained,
-        seconds=seconds,
-        chunk_size=job.chunk_size,
-        attempts=job.attempts,
-        settings=settings_record(
-            run.wanted, chunk_size=job.chunk_size, fp16_stem=run.loaded.fp16_stem
-        ),
-        pictures=run.options.pictures,
-        html=run.options.html,
-    )
-    try:
-        return write_structure(run.folder, structure)
-    except OSError as error:
-        return _failed(job, f"id {job.item.id!r}: cannot write outputs ({_reason(error)}).")
