@@ -128,3 +128,66 @@ def bert_tokenizer(hf_bert_tokenizer):
     from tfprot.data import ProteinTokenizer
 
     return ProteinTokenizer(hf_bert_tokenizer)
+
+
+# Small real data sets for model tests: each keeps only short sequences, a few dozen per split, so
+# that a ``fit`` on the tiny preset takes seconds on 2 cores.
+SHORT = 200
+"""Longest sequence kept in the small data sets (residues)."""
+
+
+def _short(records, limit: int, per_split: dict[str, int]):
+    kept, counts = [], dict.fromkeys(per_split, 0)
+    for record in records:
+        split = record.split or "train"
+        if len(record) <= limit and counts.get(split, 0) < per_split.get(split, 0):
+            kept.append(record)
+            counts[split] += 1
+    return kept
+
+
+@pytest.fixture(scope="session")
+def cytosol_membrane():
+    """The bundled binary data set (cytoplasmic vs plasma membrane), sequences <= 200 residues,
+    its own seeded 80/10/10 split."""
+    import tfprot
+
+    full = tfprot.ProteinDataset.example()
+    records = [
+        r
+        for split in ("train", "validation", "test")
+        for r in full.records(split)
+        if len(r) <= SHORT
+    ]
+    return tfprot.ProteinDataset(records, "classification", name="cytosol_membrane_short")
+
+
+@pytest.fixture(scope="session")
+def secondary_structure(shared_data):
+    """FLIP secondary structure (3 states, per residue, with the unresolved mask), short sequences:
+    its own train/validation/test sets."""
+    import tfprot
+
+    records = tfprot.read_flip(shared_data / "flip_secondary_structure", split="sampled")
+    kept = _short(records, 300, {"train": 400, "validation": 60, "test": 120})
+    return tfprot.ProteinDataset(kept, "token", name="flip_ss3_short")
+
+
+@pytest.fixture(scope="session")
+def gb1(shared_data):
+    """FLIP GB1 fitness (regression), low_vs_high split, a few hundred variants."""
+    import tfprot
+
+    records = tfprot.read_records(shared_data / "flip_gb1" / "low_vs_high.csv", format="flip")
+    kept = _short(records, 400, {"train": 300, "validation": 50, "test": 100})
+    return tfprot.ProteinDataset(kept, "regression", name="gb1_short")
+
+
+@pytest.fixture(scope="session")
+def multiloc(shared_data):
+    """MultiLoc (11 locations), short sequences, seeded split."""
+    import tfprot
+
+    records = tfprot.read_records(shared_data / "multiloc", format="fasta-dir")
+    kept = [r for r in records if len(r) <= SHORT]
+    return tfprot.ProteinDataset(kept, "classification", name="multiloc_short")

@@ -75,7 +75,7 @@ def test_reusing_a_models_label_encoder_on_new_data():
     data = ProteinDataset(
         from_lists(["MKT", "GGS"], ["c", "a"]), label_encoder=encoder, fractions=(1, 0, 0)
     )
-    assert data.task is Task.CLASSIFICATION and data.label_encoder is encoder
+    assert data.task == Task.CLASSIFICATION and data.label_encoder is encoder
     with pytest.raises(
         LabelError, match="the label encoder is for 'classification', the task is 'regression'"
     ):

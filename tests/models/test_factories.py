@@ -37,7 +37,7 @@ def _fixed_batch(data, model, split="train", n=32):
     for row, tokens in enumerate(encoded.input_ids):
         ids[row, : len(tokens)] = tokens
         mask[row, : len(tokens)] = 1
-    if data.task is Task.TOKEN:
+    if data.task == Task.TOKEN:
         labels = np.full((len(records), width), IGNORE_INDEX, dtype=np.int32)
         for row, target in enumerate(encoded.labels):
             labels[row, : len(target)] = target
@@ -55,9 +55,9 @@ def _numpy_loss(task: Task, logits: np.ndarray, labels: np.ndarray) -> float:
     """The task's loss, computed by hand: the mean cross-entropy (over counted residues for
     token tasks), mean binary cross-entropy, or mean squared error."""
     logits = logits.astype(np.float64)
-    if task is Task.REGRESSION:
+    if task == Task.REGRESSION:
         return float(np.mean((logits - labels) ** 2))
-    if task is Task.MULTILABEL:
+    if task == Task.MULTILABEL:
         terms = np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
         return float(terms.mean())
     log_p = _log_softmax(logits)
@@ -137,7 +137,7 @@ def test_factories_are_exported_from_tfprot():
 
 def test_sequence_classifier_fits_cytosol_membrane(cytosol_membrane, tf_warnings):
     model = tfprot.sequence_classifier("tiny-esm", cytosol_membrane, precision="float32")
-    assert model.task is Task.CLASSIFICATION
+    assert model.task == Task.CLASSIFICATION
     assert model.label_encoder.classes == ("cytoplasmic", "plasma_membrane")
     batch = _fixed_batch(cytosol_membrane, model)
     before = _loss_on(model, batch)
@@ -154,7 +154,7 @@ def test_multilabel_classifier_fits_and_evaluates_multiloc(multiloc, tf_warnings
     records = [r for split in ("train", "validation", "test") for r in multiloc.records(split)]
     data = tfprot.ProteinDataset(records, "multilabel", name="multiloc_multilabel")
     model = tfprot.sequence_classifier("tiny-esm", data, multi_label=True, precision="float32")
-    assert model.task is Task.MULTILABEL and len(model.label_encoder.classes) == 11
+    assert model.task == Task.MULTILABEL and len(model.label_encoder.classes) == 11
     batch = _fixed_batch(data, model)
     before = _loss_on(model, batch)
     model.fit(data.tf_dataset("train", model.tokenizer, batch_tokens=8192), epochs=2, verbose=0)
@@ -175,7 +175,7 @@ def test_multilabel_classifier_fits_and_evaluates_multiloc(multiloc, tf_warnings
 
 def test_sequence_regressor_fits_gb1_and_reports_spearman(gb1, tf_warnings):
     model = tfprot.sequence_regressor("tiny-esm", gb1, precision="float32")
-    assert model.task is Task.REGRESSION
+    assert model.task == Task.REGRESSION
     batch = _fixed_batch(gb1, model)
     before = _loss_on(model, batch)
     model.fit(gb1.tf_dataset("train", model.tokenizer, batch_tokens=8192), epochs=3, verbose=0)

@@ -104,7 +104,7 @@ def test_optimizer_config_round_trips_with_its_schedule():
     optimizer = make_optimizer(3e-4, weight_decay=0.05, warmup_fraction=0.1, total_steps=40)
     config = _keras.optimizers.serialize(optimizer)
     rebuilt = _keras.optimizers.deserialize(config)
-    schedule = rebuilt._learning_rate
+    schedule = rebuilt.schedule
     assert isinstance(schedule, WarmupLinearDecay)
     assert schedule.get_config() == {
         "peak": 3e-4,
@@ -128,7 +128,7 @@ def _repeating(model, data, batches):
 
 def test_schedule_steps_sets_total_from_fit(tiny_classifier, cytosol_membrane, caplog):
     model = tiny_classifier
-    schedule = model.optimizer._learning_rate
+    schedule = model.optimizer.schedule
     schedule.set_total_steps(0)
     # Known cardinality: steps = 3 per epoch, 2 epochs.
     with caplog.at_level(logging.INFO, logger="tfprot.models.optimization"):

@@ -161,7 +161,7 @@ def test_reload_after_training_gives_identical_predictions(trained, task):
 def test_fit_sets_the_schedule_to_the_run_length(trained):
     # 2 steps x 1 epoch: ScheduleSteps, added by ProteinModel.fit, set the unset schedule to 2.
     for entry in trained.values():
-        schedule = entry["model"].optimizer._learning_rate
+        schedule = entry["model"].optimizer.schedule
         assert int(schedule.total_steps.numpy()) == 2
 
 
@@ -188,7 +188,7 @@ def test_failed_save_leaves_the_previous_folder_intact(trained, tmp_path, monkey
     assert _digest(folder) == before
     assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no staging folder left
     monkeypatch.undo()
-    assert tfprot.load_model(folder, compile=False).task is tfprot.Task.CLASSIFICATION
+    assert tfprot.load_model(folder, compile=False).task == tfprot.Task.CLASSIFICATION
 
 
 def test_save_refuses_to_replace_a_folder_that_is_not_a_model(trained, tmp_path):

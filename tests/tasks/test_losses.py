@@ -8,13 +8,12 @@ import tensorflow as tf
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.data.labels import IGNORE_INDEX
-from tfprot.models.losses import (
+from tfprot.tasks import IGNORE_INDEX, loss_for_task
+from tfprot.tasks.losses import (
     MaskedSparseCategoricalCrossentropy,
     WeightedBinaryCrossentropy,
     WeightedMeanSquaredError,
     WeightedSparseCategoricalCrossentropy,
-    loss_for_task,
 )
 
 _keras = keras()

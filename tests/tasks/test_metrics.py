@@ -10,16 +10,15 @@ from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.data.labels import IGNORE_INDEX
 from tfprot.errors import TfprotError
-from tfprot.models.metrics import (
+from tfprot.tasks import IGNORE_INDEX, metrics_for_task
+from tfprot.tasks.metrics import (
     MacroF1,
     MaskedAccuracy,
     MaskedCrossEntropy,
     MatthewsCorrelation,
     MeanAbsoluteError,
     SpearmanCorrelation,
-    metrics_for_task,
 )
 
 _keras = keras()
@@ -58,7 +57,7 @@ def test_classification_metrics_match_sklearn_over_batches(seed):
     weights = (rng.random(n) > 0.2).astype("float32")  # zero-weight rows must be ignored
     logits = _onehot_logits(decisions, classes, rng)
     batches = _batches((truth, logits, weights), (32, 32, 26))
-    metrics = [MaskedAccuracy("classification"), MacroF1(classes), MatthewsCorrelation(classes)]
+    metrics = [MaskedAccuracy(), MacroF1(classes), MatthewsCorrelation(classes)]
     got = _feed(metrics, batches)
     keep = weights > 0
     t, d = truth[keep], decisions[keep]
@@ -89,7 +88,7 @@ def test_token_metrics_skip_ignored_positions_like_sklearn_on_the_counted_ones()
     weights = np.ones(9, "float32")
     weights[7] = 0.0  # a filler-like row with real labels: must not count
     batches = _batches((labels, logits, weights), (4, 5))
-    got = _feed([MaskedAccuracy("token"), MacroF1(3, "token")], batches)
+    got = _feed([MaskedAccuracy(), MacroF1(3)], batches)
     counted = (labels != IGNORE_INDEX) & (weights[:, None] > 0)
     t, d = labels[counted], decisions[counted]
     np.testing.assert_allclose(
@@ -126,9 +125,9 @@ def test_multilabel_metrics_match_sklearn():
     weights = (rng.random(n) > 0.15).astype("float32")
     batches = _batches((truth, logits.astype("float32"), weights), (16, 24))
     metrics = [
-        MaskedAccuracy("multilabel"),
-        MacroF1(labels, "multilabel"),
-        MatthewsCorrelation(labels, "multilabel"),
+        MaskedAccuracy(multilabel=True),
+        MacroF1(labels, multilabel=True),
+        MatthewsCorrelation(labels, multilabel=True),
     ]
     got = _feed(metrics, batches)
     keep = weights > 0

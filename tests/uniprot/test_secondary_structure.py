@@ -168,5 +168,5 @@ def test_round_trip_of_real_labels_through_the_server(flip, sleeps, tmp_path):
         reference = reference_labels(entry["sequence"], entry["ft_strand"], entry["ft_helix"])
         assert [codes[c] for c in record.residue_labels] == reference.tolist()
     data = labelled.dataset()
-    assert data.task is tfprot.Task.TOKEN
+    assert data.task == tfprot.Task.TOKEN
     assert data.label_encoder.classes == ("C", "E", "H")

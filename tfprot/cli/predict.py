@@ -23,6 +23,7 @@ from pathlib import Path
 from tfprot.cli import add_common_options, command_parser, existing_path, interactive, run_command
 from tfprot.cli._data import add_duplicates_option
 from tfprot.cli._outputs import check_output_file
+from tfprot.tasks import ProteinTask, task_for
 
 EXAMPLE = "tfprot predict --model my_model/model --input proteins.fasta --out predictions.csv"
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     print(f"tfprot predict: {len(predictions)} sequences ({task}) -> {args.out}")
     for p in predictions[:5]:
-        shown = p.label if task != "regression" else f"{p.label:.4g}"
+        shown = model.task.show(p.label)
         shown = shown if len(str(shown)) <= 60 else str(shown)[:57] + "..."
         print(f"  {p.id:<16} {shown}")
     if len(predictions) > 5:
@@ -81,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def prediction_table(
-    predictions: Sequence, task: str, classes: Sequence[str]
+    predictions: Sequence, task: ProteinTask | str, classes: Sequence[str]
 ) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of ``tfprot predict``'s CSV (also ``tfprot app``'s download).
+    """The header and rows of ``tfprot predict``'s CSV (also ``tfprot app``'s download): ``id``,
+    then the task's columns (:meth:`tfprot.tasks.ProteinTask.prediction_columns`).
 
     Args:
         predictions: ``ProteinModel.predict_sequences``'s results.
-        task: ``model.task.value``.
+        task: ``model.task`` (or its name).
         classes: ``model.label_encoder.classes``.
 
     >>> from types import SimpleNamespace as P
@@ -97,30 +99,12 @@ def prediction_table(
     >>> prediction_table([P(id="p1", sequence="MK", label=("H", "E"))], "token", ["E", "H"])[1]
     [['p1', 'MK', 'H E']]
     """
-    classes = list(classes)
-    if task in ("classification", "multilabel"):
-        header = ["id", "label", *(f"probability_{name}" for name in classes)]
-        rows = [
-            [
-                spreadsheet_safe(p.id),
-                spreadsheet_safe(p.label),
-                *(f"{p.probabilities[name]:.6g}" for name in classes),
-            ]
-            for p in predictions
-        ]
-    elif task == "regression":
-        header = ["id", "prediction"]
-        rows = [[spreadsheet_safe(p.id), f"{p.label:.6g}"] for p in predictions]
-    else:
-        header = ["id", "sequence", "residue_labels"]
-        rows = [
-            [
-                spreadsheet_safe(p.id),
-                p.sequence,
-                p.label if isinstance(p.label, str) else " ".join(p.label),
-            ]
-            for p in predictions
-        ]
+    task, classes = task_for(task), tuple(classes)
+    header = ["id", *task.prediction_columns(classes)]
+    rows = [
+        [spreadsheet_safe(p.id), *task.prediction_cells(p, classes, spreadsheet_safe)]
+        for p in predictions
+    ]
     return header, rows
 
 

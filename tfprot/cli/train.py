@@ -32,12 +32,12 @@ from tfprot.cli import (
     run_command,
 )
 from tfprot.cli._data import add_data_options, describe_choices, read_training_data
+from tfprot.tasks import task_names
 
 EXAMPLE = (
     "tfprot train --task classification --data cytosol_membrane --checkpoint tiny-esm "
     "--epochs 6 --out my_model"
 )
-TASKS = ("classification", "multilabel", "regression", "token")
 MARKER = "metrics.json"
 """The file that marks a folder as a ``tfprot train`` output (which a new run may replace)."""
 CHECKPOINT_SECONDS = 300
@@ -49,7 +49,9 @@ local disk). A step count would mean minutes for one model and hours for another
 
 def create_parser() -> argparse.ArgumentParser:
     parser = command_parser("train", __doc__, EXAMPLE)
-    parser.add_argument("--task", required=True, choices=TASKS, help="what the model predicts")
+    parser.add_argument(
+        "--task", required=True, choices=task_names(), help="what the model predicts"
+    )
     add_data_options(parser)
     parser.add_argument(
         "--checkpoint",
@@ -243,7 +245,7 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
         "fit_seconds": round(fit_seconds, 1),
         **({"resumed_from_step": resumed_from, "steps": total} if resumed_from else {}),
         **scores,
-        "baseline": {**baseline, "what": _baseline_what(args.task)},
+        "baseline": {**baseline, "what": dataset.task.baseline_what},
     }
 
     out = args.out
@@ -256,7 +258,7 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
             plot_learning_curves(
                 history, staging / "learning_curves.png", title=f"{dataset.name}: {args.checkpoint}"
             )
-            if args.task == "classification":
+            if dataset.task.confusion_matrix:
                 records = dataset.records("test")
                 predicted = [
                     p.label for p in model.predict_sequences(_as_trained(records, model, args))
@@ -276,11 +278,11 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
         print(f"  training  : {args.epochs} epochs in {fit_seconds:.0f} s")
     for split in scores:
         print(f"  {split:<10}: {_format_scores(scores[split])}")
-    print(f"  baseline  : {_format_baseline(args.task, baseline)} (same test set)")
+    print(f"  baseline  : {dataset.task.describe_baseline(baseline)} (same test set)")
     print(f"  saved     : {out / 'model'}/ (tfprot predict --model {out / 'model'} ...)")
     print(f"  metrics   : {out / MARKER}, {out / 'history.csv'}")
     pictures = [out / "learning_curves.png"]
-    if args.task == "classification":
+    if dataset.task.confusion_matrix:
         pictures.append(out / "confusion_matrix.png")
     print(f"  pictures  : {', '.join(str(p) for p in pictures)}")
     print(f"  done in {time.perf_counter() - started:.0f} s (resume checkpoints removed)")
@@ -407,7 +409,7 @@ def _batch_options(args: argparse.Namespace, strategy) -> dict[str, Any]:
 
 
 def _build(args: argparse.Namespace, dataset, strategy=None, tokenizer=None):
-    import tfprot
+    from tfprot.models import build_model
 
     options: dict[str, Any] = {
         "precision": args.precision,
@@ -417,13 +419,7 @@ def _build(args: argparse.Namespace, dataset, strategy=None, tokenizer=None):
     }
     if strategy is not None:
         options["strategy"] = strategy
-    if args.task == "classification":
-        return tfprot.sequence_classifier(args.checkpoint, dataset, **options)
-    if args.task == "multilabel":
-        return tfprot.sequence_classifier(args.checkpoint, dataset, multi_label=True, **options)
-    if args.task == "regression":
-        return tfprot.sequence_regressor(args.checkpoint, dataset, **options)
-    return tfprot.token_classifier(args.checkpoint, dataset, **options)
+    return build_model(args.checkpoint, dataset.task, dataset, **options)
 
 
 def _as_trained(records, model, args: argparse.Namespace):
@@ -438,25 +434,8 @@ def _as_trained(records, model, args: argparse.Namespace):
     return [dataclasses.replace(r, sequence=r.sequence[:keep]) for r in records]
 
 
-def _baseline_what(task: str) -> str:
-    return {
-        "classification": "always the training set's most common class",
-        "multilabel": "always the label set of classes held by most training records",
-        "regression": "always the training set's mean target",
-        "token": "every residue the training set's most common residue class",
-    }[task]
-
-
 def _format_scores(scores: dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.3f}" for name, value in scores.items())
-
-
-def _format_baseline(task: str, baseline: dict[str, Any]) -> str:
-    if task == "regression":
-        return f"predicting the mean {baseline['prediction']:.3g} gives MSE {baseline['mse']:.3f}"
-    if task == "multilabel":
-        return f"the majority label set matches exactly {baseline['exact_match']:.1%}"
-    return f"always {baseline['prediction']!r} scores accuracy {baseline['accuracy']:.1%}"
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tfprot.cli import add_common_options, command_parser, interactive, run_command
+from tfprot.tasks import task_for
 
 EXAMPLE = (
     "tfprot uniprot --query 'organism_id:9606 AND reviewed:true AND length:[80 TO 500]' "
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  labeler   : {args.labeler}: {labelled.summary}")
     if not labelled.records:
         raise OptionError(f"{args.labeler} kept no row of the query; nothing to write.")
-    if labelled.task == "token":
+    if task_for(labelled.task).per_residue:  # per-residue labels need FLIP's three files
         _write_flip(labelled.records, args.out)
         print(
             f"  wrote     : {args.out}/ (FLIP layout; train with: tfprot train --task token "

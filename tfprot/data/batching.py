@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfprot.data.encoding import EncodedExamples
-from tfprot.data.labels import IGNORE_INDEX, Task
 from tfprot.errors import DataFormatError
 
 __all__ = [
@@ -184,7 +183,7 @@ def make_tf_dataset(
 
     flat_ids = tf.constant(np.concatenate(examples.input_ids), dtype=tf.int32)
     starts = tf.constant(np.concatenate([[0], np.cumsum(lengths)]), dtype=tf.int64)
-    token_labels = with_labels and task is Task.TOKEN
+    token_labels = with_labels and task.per_residue
     if token_labels:
         flat_labels = tf.constant(np.concatenate(examples.labels), dtype=tf.int32)
     elif with_labels:
@@ -202,7 +201,7 @@ def make_tf_dataset(
 
     padding = {"input_ids": pad_id, "attention_mask": 0}
     if with_labels:
-        padding["labels"] = _label_padding(task, examples.labels)
+        padding["labels"] = task.label_padding
 
     dataset = tf.data.Dataset.range(len(examples))
     if shuffle:
@@ -262,14 +261,6 @@ def count_batches(
     sizes = np.asarray(batch_sizes)
     full = counts // sizes
     return int(full.sum() if drop_remainder else (full + (counts % sizes > 0)).sum())
-
-
-def _label_padding(task: Task | None, labels):
-    if task is Task.TOKEN:
-        return IGNORE_INDEX
-    if task is Task.CLASSIFICATION:
-        return np.int32(0)
-    return np.float32(0)
 
 
 def _split_fn(with_labels: bool):

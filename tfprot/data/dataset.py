@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections import Counter
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -29,12 +28,13 @@ import numpy as np
 
 from tfprot.data.batching import Batching, make_tf_dataset
 from tfprot.data.encoding import EncodedExamples, encode_records
-from tfprot.data.labels import IGNORE_INDEX, LabelEncoder, Task, infer_task
+from tfprot.data.labels import LabelEncoder, infer_task
 from tfprot.data.readers import read_records
 from tfprot.data.records import SPLITS, ProteinRecord
 from tfprot.data.splits import split_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError, LabelError
+from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = ["EXAMPLES", "ProteinDataset", "example_path"]
 
@@ -66,8 +66,9 @@ class ProteinDataset:
 
     Args:
         records: the records (from any reader).
-        task: ``'classification'``, ``'multilabel'``, ``'regression'``, ``'token'``; ``None``
-            infers it from the labels and logs the guess.
+        task: ``'classification'``, ``'multilabel'``, ``'regression'``, ``'token'`` (any name
+            :func:`tfprot.tasks.task_names` lists, or a :class:`~tfprot.tasks.ProteinTask`);
+            ``None`` infers it from the labels and logs the guess.
         label_encoder: a vocabulary to reuse (e.g. a trained model's); by default built from the
             training split.
         separator: splits multi-label strings.
@@ -84,7 +85,7 @@ class ProteinDataset:
     def __init__(
         self,
         records: Iterable[ProteinRecord],
-        task: Task | str | None = None,
+        task: ProteinTask | Task | str | None = None,
         *,
         label_encoder: LabelEncoder | None = None,
         separator: str = ";",
@@ -98,22 +99,23 @@ class ProteinDataset:
             raise DataFormatError(f"{name}: no records.")
         if task is None:
             task = label_encoder.task if label_encoder else infer_task(records, separator)
-        self.task = Task.parse(task)
+        self.task = task_for(task)
         self.name = name
         self.splits = split_records(
             records,
             fractions=fractions,
             validation_fraction=validation_fraction,
             seed=seed,
-            stratify_key=_stratify_key(self.task, separator),
+            stratify_key=self.task.stratify_key(separator),
         )
         if not self.splits["train"]:
             raise DataFormatError(
                 f"{name}: no training records; check the split column or fractions."
             )
-        if label_encoder is not None and label_encoder.task is not self.task:
+        if label_encoder is not None and label_encoder.task != self.task:
             raise LabelError(
-                f"{name}: the label encoder is for {label_encoder.task.value!r}, the task is {self.task.value!r}."
+                f"{name}: the label encoder is for {label_encoder.task.name!r}, the task is "
+                f"{self.task.name!r}."
             )
         self.label_encoder = label_encoder or LabelEncoder.fit(
             self.splits["train"], self.task, separator=separator
@@ -128,7 +130,7 @@ class ProteinDataset:
     def from_path(
         cls,
         path: str | os.PathLike,
-        task: Task | str | None = None,
+        task: ProteinTask | Task | str | None = None,
         *,
         format: str = "auto",
         reader_options: dict[str, Any] | None = None,
@@ -210,7 +212,7 @@ class ProteinDataset:
         """Counts per split, class balance (or target statistics) and sequence lengths."""
         out: dict[str, Any] = {
             "name": self.name,
-            "task": self.task.value,
+            "task": self.task.name,
             "labels": list(self.label_encoder.classes),
         }
         for split in SPLITS:
@@ -227,54 +229,19 @@ class ProteinDataset:
             out[split] = entry
         return out
 
-    def majority_baseline(self, split: str = "test") -> dict[str, float]:
-        """Score on ``split`` of always predicting the training majority (class, residue class, or
-        mean target): the number a trained model has to beat."""
+    def majority_baseline(self, split: str = "test") -> dict[str, Any]:
+        """Score on ``split`` of the task's constant prediction learnt from the training split
+        (the majority class, residue class or label set, or the mean target): the number a
+        trained model has to beat (:meth:`tfprot.tasks.ProteinTask.baseline`)."""
         train = [self.label_encoder.encode(r) for r in self.splits["train"]]
         targets = [self.label_encoder.encode(r) for r in self.records(split)]
         if not targets:
             raise DataFormatError(f"{self.name}: the {split!r} split is empty.")
-        if self.task is Task.REGRESSION:
-            mean = float(np.mean(train))
-            return {"mse": float(np.mean((np.array(targets) - mean) ** 2)), "prediction": mean}
-        if self.task is Task.MULTILABEL:
-            prior = np.mean(train, axis=0) >= 0.5
-            return {
-                "exact_match": float(
-                    np.mean([(t > 0.5).tolist() == prior.tolist() for t in targets])
-                )
-            }
-        if self.task is Task.TOKEN:
-            flat = np.concatenate(train)
-            majority = np.bincount(flat[flat != IGNORE_INDEX]).argmax()
-            test = np.concatenate(targets)
-            test = test[test != IGNORE_INDEX]
-            return {
-                "accuracy": float(np.mean(test == majority)),
-                "prediction": self.label_encoder.decode(majority),
-            }
-        majority = Counter(int(t) for t in train).most_common(1)[0][0]
-        return {
-            "accuracy": float(np.mean(np.array(targets) == majority)),
-            "prediction": self.label_encoder.decode(majority),
-        }
+        return self.task.baseline(train, targets, self.label_encoder.classes)
 
     def _target_summary(self, records) -> dict[str, Any]:
-        encoder = self.label_encoder
-        if self.task is Task.REGRESSION:
-            values = np.array([encoder.encode(r) for r in records])
-            return {"mean": float(values.mean()), "std": float(values.std())}
-        if self.task is Task.TOKEN:
-            flat = np.concatenate([encoder.encode(r) for r in records])
-            counts = np.bincount(flat[flat != IGNORE_INDEX], minlength=len(encoder.classes))
-            return {name: int(c) for name, c in zip(encoder.classes, counts, strict=False)} | {
-                "ignored": int((flat == IGNORE_INDEX).sum())
-            }
-        if self.task is Task.MULTILABEL:
-            counts = np.sum([encoder.encode(r) for r in records], axis=0)
-            return {name: int(c) for name, c in zip(encoder.classes, counts, strict=False)}
-        counts = Counter(encoder.decode(encoder.encode(r)) for r in records)
-        return {name: counts.get(name, 0) for name in encoder.classes}
+        targets = [self.label_encoder.encode(r) for r in records]
+        return self.task.target_summary(targets, self.label_encoder.classes)
 
     def __len__(self) -> int:
         return sum(len(part) for part in self.splits.values())
@@ -282,21 +249,6 @@ class ProteinDataset:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{split}={len(self.splits[split])}" for split in SPLITS)
         return (
-            f"ProteinDataset({self.name!r}, task={self.task.value!r}, {sizes}, "
+            f"ProteinDataset({self.name!r}, task={self.task.name!r}, {sizes}, "
             f"classes={list(self.label_encoder.classes)})"
         )
-
-
-def _stratify_key(task: Task, separator: str):
-    if task is Task.CLASSIFICATION:
-        return lambda record: str(record.label)
-    if task is Task.MULTILABEL:
-        # The label combination: keeps each combination's share; rare ones fall back to train.
-        return lambda record: (
-            record.label
-            if isinstance(record.label, tuple)
-            else tuple(
-                sorted(part.strip() for part in str(record.label).split(separator) if part.strip())
-            )
-        )
-    return None

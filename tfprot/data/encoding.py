@@ -32,10 +32,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tfprot.data.labels import IGNORE_INDEX, LabelEncoder, Task
+from tfprot.data.labels import IGNORE_INDEX, LabelEncoder
 from tfprot.data.records import ProteinRecord
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError
+from tfprot.tasks import ProteinTask
 
 __all__ = ["EncodedExamples", "encode_records"]
 
@@ -60,7 +61,7 @@ class EncodedExamples:
     ids: tuple[str, ...]
     input_ids: tuple[np.ndarray, ...]
     labels: tuple[np.ndarray, ...] | np.ndarray | None
-    task: Task | None
+    task: ProteinTask | None
     pad_id: int
     truncated: int
     max_length: int
@@ -115,7 +116,7 @@ def encode_records(
         if label_encoder is None:
             continue
         target = label_encoder.encode(record)
-        if task is Task.TOKEN:
+        if task.per_residue:  # residue i's target on token residue_offset + i
             aligned = np.full(len(input_ids[-1]), IGNORE_INDEX, dtype=np.int32)
             start = tokenizer.residue_offset
             aligned[start : start + len(residues)] = target[: len(residues)]
@@ -133,7 +134,7 @@ def encode_records(
     stacked: tuple[np.ndarray, ...] | np.ndarray | None
     if label_encoder is None:
         stacked = None
-    elif task is Task.TOKEN:
+    elif task.per_residue:  # one array per record: their lengths differ
         stacked = tuple(labels)
     else:
         stacked = np.stack(labels)

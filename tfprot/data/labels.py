@@ -1,8 +1,9 @@
-"""Tasks and the label vocabulary that turns record labels into model targets.
+"""The label vocabulary that turns record labels into model targets, and task inference.
 
 The vocabulary is built deterministically (classes sorted by name) from the training records and
 travels with the data and, later, with the model as ``id2label``/``label2id``. A label that is not
-in it is an error at encoding time, never a new class.
+in it is an error at encoding time, never a new class. What a label means (one class, several,
+a number, one class per residue) is its task's (:mod:`tfprot.tasks`).
 
 >>> from tfprot.data.memory import from_lists
 >>> train = from_lists(["MKTAY", "GGSW", "MKKL"], labels=["membrane", "cytosol", "membrane"])
@@ -14,52 +15,20 @@ in it is an error at encoding time, never a new class.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from tfprot.data.records import ProteinRecord
 from tfprot.errors import LabelError
+from tfprot.tasks import IGNORE_INDEX, ProteinTask, Task, task_for
+from tfprot.tasks.regression import as_number
 
 __all__ = ["IGNORE_INDEX", "LabelEncoder", "Task", "infer_task"]
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
-"""Target of a token that does not count: special tokens, padding, unresolved residues."""
-
-
-class Task(str, Enum):
-    """What a model predicts."""
-
-    CLASSIFICATION = "classification"
-    """One class per sequence."""
-    MULTILABEL = "multilabel"
-    """Any number of classes per sequence (labels like ``'Cytoplasm;Nucleus'``)."""
-    REGRESSION = "regression"
-    """One finite number per sequence."""
-    TOKEN = "token"
-    """One class per residue (e.g. secondary structure)."""
-
-    @classmethod
-    def parse(cls, value: Task | str) -> Task:
-        """Accept a Task or its name.
-
-        >>> Task.parse("token")
-        <Task.TOKEN: 'token'>
-        """
-        if isinstance(value, Task):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            raise LabelError(
-                f"Unknown task {value!r}. Expect one of {[task.value for task in cls]}."
-            ) from None
 
 
 def infer_task(records: Sequence[ProteinRecord], separator: str = ";") -> Task:
@@ -82,7 +51,7 @@ def infer_task(records: Sequence[ProteinRecord], separator: str = ";") -> Task:
     ):
         task = Task.MULTILABEL
     else:
-        numbers = [_as_float(r.label) for r in labelled]
+        numbers = [as_number(r.label) for r in labelled]
         if all(n is not None for n in numbers) and (
             any(not float(n).is_integer() for n in numbers) or len(set(numbers)) > 20
         ):
@@ -93,83 +62,58 @@ def infer_task(records: Sequence[ProteinRecord], separator: str = ";") -> Task:
     return task
 
 
-def _as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 @dataclass(frozen=True)
 class LabelEncoder:
     """Maps the labels of a task to model targets and back.
 
     Attributes:
-        task: the task.
+        task: the task (:class:`~tfprot.tasks.ProteinTask`; a name or :class:`Task` is accepted).
         classes: class names in target order (empty for regression).
         separator: splits a multi-label string (``'A;B'``).
     """
 
-    task: Task
+    task: ProteinTask
     classes: tuple[str, ...] = ()
     separator: str = ";"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "task", Task.parse(self.task))
+        object.__setattr__(self, "task", task_for(self.task))
         object.__setattr__(self, "classes", tuple(self.classes))
-        if (
-            self.task is not Task.REGRESSION
-            and len(self.classes) < 2
-            and self.task is not Task.MULTILABEL
-        ):
-            raise LabelError(
-                f"A {self.task.value} task needs at least two classes, got {list(self.classes)}. "
-                "Check the label column, or use a regression task for numbers."
-            )
-        if self.task is Task.MULTILABEL and not self.classes:
-            raise LabelError("A multilabel task needs at least one class.")
+        self.task.check_classes(self.classes)
         if len(set(self.classes)) != len(self.classes):
             raise LabelError(f"Duplicate class names in {list(self.classes)}.")
-        if self.task is Task.REGRESSION and self.classes:
-            raise LabelError("A regression task has no classes.")
         object.__setattr__(self, "_index", {name: i for i, name in enumerate(self.classes)})
 
     @classmethod
     def fit(
-        cls, records: Iterable[ProteinRecord], task: Task | str, *, separator: str = ";"
+        cls,
+        records: Iterable[ProteinRecord],
+        task: ProteinTask | Task | str,
+        *,
+        separator: str = ";",
     ) -> LabelEncoder:
         """Build the vocabulary from (training) records: every class seen, sorted by name.
 
         Residues whose mask is 0 do not add classes.
         """
-        task = Task.parse(task)
-        if task is Task.REGRESSION:
-            return cls(task, (), separator)
+        task = task_for(task)
         records = list(records)
         names: set[str] = set()
         for record in records:
-            if task is Task.TOKEN:
-                labels = _residue_labels(record)
-                names.update(
-                    label
-                    for label, keep in zip(labels, record.mask or _always(labels), strict=False)
-                    if keep
-                )
-            else:
-                names.update(_sequence_labels(record, task, separator))
-        if len(names) < 2 and task is not Task.MULTILABEL:
+            names.update(task.class_names(record, separator))
+        if len(names) < task.min_classes:
             raise LabelError(_too_few_classes(records, task, sorted(names)))
         return cls(task, tuple(sorted(names)), separator)
 
     @property
     def num_labels(self) -> int:
         """Number of model outputs: classes, or 1 for regression."""
-        return 1 if self.task is Task.REGRESSION else len(self.classes)
+        return len(self.task.output_names(self.classes))
 
     @property
     def id2label(self) -> dict[int, str]:
         """``{0: 'first class', ...}`` as transformers configs hold it."""
-        return dict(enumerate(self.classes)) if self.classes else {0: "target"}
+        return dict(enumerate(self.task.output_names(self.classes)))
 
     @property
     def label2id(self) -> dict[str, int]:
@@ -187,35 +131,19 @@ class LabelEncoder:
             LabelError: missing label, unknown class, or a regression target that is not a finite
                 number; the message names the record.
         """
-        if self.task is Task.TOKEN:
-            labels = np.asarray(list(_residue_labels(record)), dtype=str)
-            names, inverse = np.unique(labels, return_inverse=True)
-            keep = (
-                np.ones(len(labels), bool) if record.mask is None else np.asarray(record.mask, bool)
-            )
-            lookup = np.full(len(names), IGNORE_INDEX, dtype=np.int32)
-            for k, name in enumerate(names):
-                index = self._index.get(str(name))  # type: ignore[attr-defined]
-                if index is None and keep[inverse == k].any():
-                    position = int(np.flatnonzero((inverse == k) & keep)[0])
-                    self._class_index(str(name), record, f" at residue {position + 1}")
-                lookup[k] = IGNORE_INDEX if index is None else index
-            return np.where(keep, lookup[inverse], IGNORE_INDEX).astype(np.int32)
-        if self.task is Task.REGRESSION:
-            return np.float32(_finite_target(record))
-        names = _sequence_labels(record, self.task, self.separator)
-        if self.task is Task.CLASSIFICATION:
-            return np.int32(self._class_index(names[0], record))
-        hot = np.zeros(len(self.classes), dtype=np.float32)
-        for name in names:
-            hot[self._class_index(name, record)] = 1.0
-        return hot
+        return self.task.encode(record, self)
 
     def decode(self, index: int) -> str:
         """Class name of a target index."""
         return self.classes[int(index)]
 
-    def _class_index(self, name: str, record: ProteinRecord, at: str = "") -> int:
+    def class_index(self, name: str, record: ProteinRecord, at: str = "") -> int:
+        """The target index of class ``name`` of ``record`` (``at``: where in the record, for the
+        message).
+
+        Raises:
+            LabelError: a class the vocabulary lacks, naming the record and the known classes.
+        """
         index = self._index.get(name)  # type: ignore[attr-defined]
         if index is None:
             raise LabelError(
@@ -227,25 +155,23 @@ class LabelEncoder:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; :meth:`from_dict` inverts it."""
-        return {"task": self.task.value, "classes": list(self.classes), "separator": self.separator}
+        return {"task": self.task.name, "classes": list(self.classes), "separator": self.separator}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabelEncoder:
         """>>> LabelEncoder.from_dict(LabelEncoder("token", ("C", "E", "H")).to_dict()).classes
         ('C', 'E', 'H')
         """
-        return cls(
-            Task.parse(data["task"]), tuple(data.get("classes", ())), data.get("separator", ";")
-        )
+        return cls(data["task"], tuple(data.get("classes", ())), data.get("separator", ";"))
 
 
-def _too_few_classes(records: list[ProteinRecord], task: Task, names: list[str]) -> str:
+def _too_few_classes(records: list[ProteinRecord], task: ProteinTask, names: list[str]) -> str:
     """Why a vocabulary fitted on ``records`` is too small: the files, the label column, advice."""
     paths = list(dict.fromkeys(r.source.path for r in records if r.source and r.source.path))
     files = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     columns = list(dict.fromkeys(r.source.label_column for r in records if r.source))
     column = columns[0] if len(columns) == 1 and columns[0] else None
-    what = "per-residue label" if task is Task.TOKEN else "label"
+    what = "per-residue label" if task.per_residue else "label"
     found = f"the same {what} {names[0]!r}" if names else f"no {what} that counts"
     where = f" (label column {column!r})" if column else ""
     if column:
@@ -253,7 +179,7 @@ def _too_few_classes(records: list[ProteinRecord], task: Task, names: list[str])
             "Check that this is the label column (name another with --label-column, or "
             "label_column=) and that the file holds every class"
         )
-    elif task is Task.TOKEN:
+    elif task.per_residue:
         advice = "Check that the labels file (and its mask) belong to this data"
     else:
         advice = (
@@ -262,59 +188,6 @@ def _too_few_classes(records: list[ProteinRecord], task: Task, names: list[str])
         )
     return (
         f"{files or 'the records'}: every training record ({len(records)}) has {found}{where}, "
-        f"but a {task.value} task needs at least two classes. {advice}; for numeric targets use "
+        f"but a {task.name} task needs at least {task.classes_needed}. {advice}; for numeric targets use "
         "the regression task."
     )
-
-
-def _always(labels) -> tuple[bool, ...]:
-    return (True,) * len(labels)
-
-
-def _residue_labels(record: ProteinRecord):
-    if record.residue_labels is None:
-        raise LabelError(
-            f"{record.where}: no per-residue labels, but the task is token classification."
-        )
-    return record.residue_labels
-
-
-def _sequence_labels(record: ProteinRecord, task: Task, separator: str) -> tuple[str, ...]:
-    label = record.label
-    if label is None:
-        raise LabelError(
-            f"{record.where}: no label. Every training and evaluation record needs one."
-        )
-    if isinstance(label, tuple):
-        names = tuple(str(name).strip() for name in label)
-    elif task is Task.MULTILABEL:
-        names = tuple(part.strip() for part in str(label).split(separator))
-    else:
-        names = (_class_name(label),)
-    names = tuple(name for name in names if name)
-    if not names:
-        raise LabelError(f"{record.where}: empty label {label!r}.")
-    if task is Task.CLASSIFICATION and len(names) != 1:
-        raise LabelError(
-            f"{record.where}: {len(names)} labels {list(names)} for a single-label task; use "
-            "task='multilabel' for several labels per sequence."
-        )
-    return names
-
-
-def _class_name(label: Any) -> str:
-    if isinstance(label, float) and label.is_integer():
-        return str(int(label))
-    return str(label).strip()
-
-
-def _finite_target(record: ProteinRecord) -> float:
-    if record.label is None:
-        raise LabelError(f"{record.where}: no target value. Every regression record needs one.")
-    value = _as_float(record.label)
-    if value is None or not math.isfinite(value):
-        raise LabelError(
-            f"{record.where}: regression target {record.label!r} is not a finite number. Fix or "
-            "remove the record."
-        )
-    return value

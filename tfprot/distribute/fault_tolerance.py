@@ -413,11 +413,10 @@ def _op_message(error: Exception) -> str:
 def _set_schedule_length(model, total_steps: int) -> None:
     """Give tfprot's learning-rate schedule the whole run's length (each ``fit`` here is one
     epoch, so the schedule cannot learn it from ``fit``)."""
-    from tfprot.models.optimization import WarmupLinearDecay
+    from tfprot.models.optimization import warmup_schedule
 
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if isinstance(schedule, WarmupLinearDecay) and int(schedule.total_steps.numpy()) == 0:
+    schedule = warmup_schedule(model.optimizer)
+    if schedule is not None and int(schedule.total_steps.numpy()) == 0:
         schedule.set_total_steps(total_steps)
 
 

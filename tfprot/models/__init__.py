@@ -23,16 +23,16 @@ from tfprot.models.factories import (  # noqa: E402
     sequence_regressor,
     token_classifier,
 )
-from tfprot.models.losses import MaskedSparseCategoricalCrossentropy, loss_for_task  # noqa: E402
-from tfprot.models.metrics import (  # noqa: E402
+from tfprot.models.precision import PrecisionChoice, resolve_precision  # noqa: E402
+from tfprot.models.protein_model import Prediction, ProteinModel  # noqa: E402
+from tfprot.tasks import loss_for_task, metrics_for_task  # noqa: E402
+from tfprot.tasks.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
+from tfprot.tasks.metrics import (  # noqa: E402
     MacroF1,
     MaskedAccuracy,
     MatthewsCorrelation,
     SpearmanCorrelation,
-    metrics_for_task,
 )
-from tfprot.models.precision import PrecisionChoice, resolve_precision  # noqa: E402
-from tfprot.models.protein_model import Prediction, ProteinModel  # noqa: E402
 
 __all__ = [
     "Embeddings",

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tfprot._hub import PYTORCH_WEIGHTS, TF_WEIGHTS, load_checkpoint
-from tfprot.data.labels import Task
 from tfprot.errors import CheckpointError, MissingDependencyError, OptionError
 from tfprot.presets import Preset, resolve_preset
+from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = [
     "LoadedTransformer",
@@ -32,14 +32,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-_HEADS = {
-    Task.CLASSIFICATION: "TFAutoModelForSequenceClassification",
-    Task.MULTILABEL: "TFAutoModelForSequenceClassification",
-    Task.REGRESSION: "TFAutoModelForSequenceClassification",
-    Task.TOKEN: "TFAutoModelForTokenClassification",
-    None: "TFAutoModel",
-}
 
 _UNUSED_WEIGHTS = ("contact_head", "pooler")
 """Encoder weights tfprot never uses (ESM's contact head, the pooler): missing ones are fine."""
@@ -84,7 +76,7 @@ def tiny_config(preset: Preset, **overrides: Any):
 
 
 def load_transformer(
-    checkpoint: str | os.PathLike, task: Task | None, **config: Any
+    checkpoint: str | os.PathLike, task: ProteinTask | Task | str | None, **config: Any
 ) -> LoadedTransformer:
     """Load or build the transformers TF model for ``task`` (``None``: the bare encoder).
 
@@ -96,7 +88,8 @@ def load_transformer(
 
     Args:
         checkpoint: preset name (``'tiny-esm'``, ``'esm2_t6_8M'``), local folder or Hub id.
-        task: decides the head (sequence or token classification, or none).
+        task: its head (:attr:`tfprot.tasks.ProteinTask.head`: ``TFAutoModelFor{head}``), or
+            ``None`` for the bare encoder (``TFAutoModel``).
         **config: config overrides (``num_labels``, ``id2label``, ``label2id``, ``problem_type``,
             or any other config value such as ``hidden_dropout_prob``).
 
@@ -113,14 +106,15 @@ def load_transformer(
     from tfprot.models import esm_fixes
 
     esm_fixes.apply()
+    head = None if task is None else task_for(task).head
     name = os.fspath(checkpoint)
     preset = resolve_preset(name)
     if preset is not None and preset.checkpoint is None:
-        return LoadedTransformer(_build_preset(preset, task, config), preset.name, pretrained=False)
+        return LoadedTransformer(_build_preset(preset, head, config), preset.name, pretrained=False)
     if preset is not None:
         logger.info("Preset %s is the checkpoint %s.", preset.name, preset.checkpoint)
         name = preset.checkpoint
-    auto = getattr(transformers, _HEADS[task])
+    auto = getattr(transformers, f"TFAutoModelFor{head}" if head else "TFAutoModel")
 
     def from_pretrained(path: str, **kwargs: Any):
         return _from_pretrained(auto, path, config, **kwargs)
@@ -384,13 +378,10 @@ def _absolute_positions(model: Any) -> bool:
     return getattr(config, "position_embedding_type", "absolute") == "absolute"
 
 
-def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
-    from transformers import (
-        EsmConfig,
-        TFEsmForSequenceClassification,
-        TFEsmForTokenClassification,
-        TFEsmModel,
-    )
+def _build_preset(preset: Preset, head: str | None, config: dict[str, Any]):
+    """A ``TFEsmFor{head}`` (``TFEsmModel`` without a head) of the preset's size."""
+    import transformers
+    from transformers import EsmConfig
 
     if preset.family != "esm2":
         raise CheckpointError(f"Preset {preset.name!r} cannot be built locally.")
@@ -401,10 +392,7 @@ def _build_preset(preset: Preset, task: Task | None, config: dict[str, Any]):
         preset.name,
     )
     _refuse_unknown_keys(config, _known_keys(EsmConfig), EsmConfig)
-    model_class = {
-        None: TFEsmModel,
-        Task.TOKEN: TFEsmForTokenClassification,
-    }.get(task, TFEsmForSequenceClassification)
+    model_class = getattr(transformers, f"TFEsmFor{head}" if head else "TFEsmModel")
     model = model_class(tiny_config(preset, **config))
     model(model.dummy_inputs, training=False)  # create the weights
     return model

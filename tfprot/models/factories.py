@@ -22,15 +22,14 @@ from typing import Any
 
 from tfprot._keras import keras
 from tfprot.data.dataset import ProteinDataset
-from tfprot.data.labels import LabelEncoder, Task
+from tfprot.data.labels import LabelEncoder
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import CheckpointError, LabelError, OptionError
 from tfprot.models.checkpoints import check_config_overrides, hidden_size_of, load_transformer
-from tfprot.models.losses import loss_for_task
-from tfprot.models.metrics import metrics_for_task
 from tfprot.models.optimization import default_learning_rate, make_optimizer
 from tfprot.models.precision import resolve_precision
 from tfprot.models.protein_model import METADATA_FILE, ProteinModel
+from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = [
     "OptionError",
@@ -45,14 +44,6 @@ logger = logging.getLogger(__name__)
 _keras = keras()
 
 Labels = LabelEncoder | ProteinDataset | Sequence[str]
-
-_FACTORY = {
-    Task.CLASSIFICATION: "sequence_classifier",
-    Task.MULTILABEL: "sequence_classifier(..., multi_label=True)",
-    Task.REGRESSION: "sequence_regressor",
-    Task.TOKEN: "token_classifier",
-}
-"""The factory that builds a model for each task, for error messages."""
 
 
 def sequence_classifier(
@@ -90,7 +81,7 @@ def token_classifier(checkpoint: str | os.PathLike, labels: Labels, **options: A
 
 def build_model(
     checkpoint: str | os.PathLike,
-    task: Task | str,
+    task: ProteinTask | Task | str,
     labels: Labels,
     *,
     precision: str = "auto",
@@ -110,7 +101,8 @@ def build_model(
 
     Args:
         checkpoint: preset, Hub id or local folder.
-        task: the task.
+        task: the task: a name (:func:`tfprot.tasks.task_names`), a :class:`Task` or a
+            :class:`~tfprot.tasks.ProteinTask`; it picks the head, loss and metrics.
         labels: class names, a :class:`LabelEncoder` or a :class:`ProteinDataset`.
         precision: ``'auto'``, ``'float32'``, ``'mixed_float16'`` or ``'mixed_bfloat16'``.
         jit_compile: compile train and predict steps with XLA (pair with static-shape data).
@@ -163,7 +155,7 @@ def build_model(
             )
         _note_strategy(model, strategy)
         return model
-    task = Task.parse(task)
+    task = task_for(task)
     encoder, data_summary = _label_encoder(task, labels)
     trainable_layers = _check_trainable_layers(trainable_layers)
     hidden_size = hidden_size_of(checkpoint)
@@ -174,7 +166,7 @@ def build_model(
     previous = _keras.mixed_precision.global_policy()
     _keras.mixed_precision.set_global_policy(choice.policy)
     try:
-        loaded = load_transformer(checkpoint, task, **_head_config(task, encoder), **config)
+        loaded = load_transformer(checkpoint, task, **task.head_config(encoder.classes), **config)
         _silence_unused_weights(loaded.model)
         _set_trainable_layers(loaded.model, trainable_layers)
         info = {
@@ -217,7 +209,7 @@ def compile_model(
     """Compile with tfprot's defaults for the model's task; any ``model.compile`` argument
     (``optimizer``, ``loss``, ``metrics``, ``weighted_metrics``...) overrides its default.
 
-    The default metrics (:func:`tfprot.models.metrics.metrics_for_task`) go in
+    The task's metrics (:meth:`tfprot.tasks.ProteinTask.metrics`) go in
     ``weighted_metrics``, so that the zero-weight filler rows of static-shape batches do not
     count; passing ``metrics`` or ``weighted_metrics`` replaces them.
 
@@ -238,10 +230,8 @@ def compile_model(
             clipnorm=clipnorm,
         )
     if "metrics" not in compile_options and "weighted_metrics" not in compile_options:
-        compile_options["weighted_metrics"] = metrics_for_task(
-            model.task, model.label_encoder.num_labels
-        )
-    compile_options.setdefault("loss", loss_for_task(model.task))
+        compile_options["weighted_metrics"] = model.task.metrics(model.label_encoder.num_labels)
+    compile_options.setdefault("loss", model.task.loss())
     model.compile(optimizer=optimizer, jit_compile=jit_compile, **compile_options)
     return model
 
@@ -282,7 +272,7 @@ def load_model(
         "learning_rate": 1e-4 if compile else None,
         "strategy": strategy,
     }
-    model = build_model(path, Task.parse(metadata["task"]), encoder, **options)
+    model = build_model(path, encoder.task, encoder, **options)
     current = model.info
     stored = {
         key: value
@@ -322,15 +312,15 @@ def _read_metadata(path) -> dict[str, Any]:
         raise CheckpointError(f"{path} lacks {' and '.join(map(repr, missing))}. {advice}")
     try:
         encoder = LabelEncoder.from_dict(metadata["labels"])
-        task = Task.parse(metadata["task"])
+        task = task_for(metadata["task"])
     except (TypeError, KeyError, AttributeError, ValueError) as error:
         raise CheckpointError(
             f"{path} does not describe a tfprot model ({type(error).__name__}: {error}). {advice}"
         ) from None
-    if encoder.task is not task:
+    if encoder.task != task:
         raise CheckpointError(
             f"{path} says task {metadata['task']!r} but its labels are for "
-            f"{encoder.task.value!r}. {advice}"
+            f"{encoder.task.name!r}. {advice}"
         )
     return metadata
 
@@ -360,21 +350,21 @@ def _check_config(checkpoint: str | os.PathLike, config: dict[str, Any]) -> None
     check_config_overrides(checkpoint, config, also_valid=_factory_options())
 
 
-def _label_encoder(task: Task, labels: Labels) -> tuple[LabelEncoder, dict[str, Any] | None]:
+def _label_encoder(task: ProteinTask, labels: Labels) -> tuple[LabelEncoder, dict[str, Any] | None]:
     """The label vocabulary (and the data summary, for a data set) of a ``task`` model."""
     if isinstance(labels, ProteinDataset):
-        if labels.task is not task:
+        if labels.task != task:
             raise LabelError(
-                f"The data set {labels.name!r} is for a {labels.task.value!r} task, but the "
-                f"model is for {task.value!r}. Use {_FACTORY[labels.task]} for this data, or "
-                f"build the data set with task={task.value!r}."
+                f"The data set {labels.name!r} is for a {labels.task.name!r} task, but the "
+                f"model is for {task.name!r}. Use {labels.task.builder} for this data, or "
+                f"build the data set with task={task.name!r}."
             )
         return labels.label_encoder, labels.summary()
     if isinstance(labels, LabelEncoder):
-        if labels.task is not task:
+        if labels.task != task:
             raise LabelError(
-                f"The label encoder is for a {labels.task.value!r} task, but the model is for "
-                f"{task.value!r}. Use {_FACTORY[labels.task]} with it."
+                f"The label encoder is for a {labels.task.name!r} task, but the model is for "
+                f"{task.name!r}. Use {labels.task.builder} with it."
             )
         return labels, None
     if isinstance(labels, (str, bytes)):
@@ -389,24 +379,10 @@ def _label_encoder(task: Task, labels: Labels) -> tuple[LabelEncoder, dict[str, 
     names = tuple(str(name) for name in labels)
     if not names:
         raise LabelError(
-            f"labels is empty: a {task.value} model needs its class names (e.g. "
+            f"labels is empty: a {task.name} model needs its class names (e.g. "
             "['cytoplasmic', 'plasma_membrane']), or the ProteinDataset it will train on."
         )
     return LabelEncoder(task, names), None
-
-
-def _head_config(task: Task, encoder: LabelEncoder) -> dict[str, Any]:
-    """The transformers config values of the task head."""
-    head: dict[str, Any] = {
-        "num_labels": encoder.num_labels,
-        "id2label": encoder.id2label,
-        "label2id": encoder.label2id,
-    }
-    if task is Task.MULTILABEL:
-        head["problem_type"] = "multi_label_classification"
-    elif task is Task.REGRESSION:
-        head["problem_type"] = "regression"
-    return head
 
 
 def _learning_rate(learning_rate: float | None, pretrained: bool, checkpoint: str) -> float:

@@ -21,6 +21,7 @@ __all__ = [
     "WarmupLinearDecay",
     "default_learning_rate",
     "make_optimizer",
+    "warmup_schedule",
 ]
 
 logger = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class FusedAdamW(_keras.optimizers.AdamW):
     ``m ← m + (g − m)(1 − β₁)``, ``v ← v + (g² − v)(1 − β₂)``,
     ``θ ← θ − lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ) · m / (√v + ε)``. Weight decay, clipping, slots, schedule
     and checkpoints are Keras' own; sparse gradients and ``amsgrad`` take Keras' path.
+    :attr:`schedule` is the learning-rate schedule it follows (Keras' ``learning_rate`` gives
+    only the schedule's current value).
 
     >>> variable = tf.Variable([1.0, -2.0])
     >>> _ = FusedAdamW(learning_rate=0.1, weight_decay=0.0).apply_gradients(
@@ -120,6 +123,16 @@ class FusedAdamW(_keras.optimizers.AdamW):
     >>> [round(float(x), 4) for x in variable.numpy()]  # first Adam step: θ − lr·sign(g)
     [0.9, -1.9]
     """
+
+    @property
+    def schedule(self):
+        """The ``LearningRateSchedule`` the optimizer follows, or ``None`` for a constant rate.
+
+        >>> type(make_optimizer(1e-3).schedule).__name__
+        'WarmupLinearDecay'
+        """
+        rate = self._learning_rate  # Keras keeps the schedule itself here
+        return rate if isinstance(rate, _keras.optimizers.schedules.LearningRateSchedule) else None
 
     def update_step(self, gradient, variable):
         if isinstance(gradient, tf.IndexedSlices) or self.amsgrad:
@@ -141,6 +154,18 @@ class FusedAdamW(_keras.optimizers.AdamW):
             grad=tf.cast(gradient, dtype),
             use_locking=False,
         )
+
+
+def warmup_schedule(optimizer) -> WarmupLinearDecay | None:
+    """The :class:`WarmupLinearDecay` a compiled model's optimizer follows (through the loss
+    scaling of ``mixed_float16``), or ``None`` for any other optimizer or schedule.
+
+    >>> warmup_schedule(make_optimizer(1e-3)).peak, warmup_schedule(None)
+    (0.001, None)
+    """
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
+    schedule = getattr(optimizer, "schedule", None)
+    return schedule if isinstance(schedule, WarmupLinearDecay) else None
 
 
 def default_learning_rate(pretrained: bool) -> float:

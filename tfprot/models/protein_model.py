@@ -48,7 +48,7 @@ import tensorflow as tf
 from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
 from tfprot._keras import keras
 from tfprot._version import __version__
-from tfprot.data.labels import LabelEncoder, Task
+from tfprot.data.labels import LabelEncoder
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import LabelError
@@ -60,7 +60,8 @@ from tfprot.models.inference import (
     residue_outputs,
     sequence_outputs,
 )
-from tfprot.models.optimization import ScheduleSteps, WarmupLinearDecay
+from tfprot.models.optimization import ScheduleSteps, warmup_schedule
+from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = ["METADATA_FILE", "Prediction", "ProteinModel"]
 
@@ -87,6 +88,8 @@ class Prediction:
             long as the sequence.
         probabilities: ``{class: probability}`` (classification/multilabel), ``None`` for
             regression, a ``[residues, classes]`` array for token tasks.
+
+    The model's task decodes them (:meth:`tfprot.tasks.ProteinTask.decode`).
     """
 
     id: str
@@ -103,7 +106,8 @@ class ProteinModel(_keras.Model):
 
     Args:
         transformer: the transformers TF model (with its head).
-        task: the task.
+        task: the task (a :class:`~tfprot.tasks.ProteinTask` or its name): it decodes the
+            logits, picks the loss and metrics, and names the outputs.
         label_encoder: the label vocabulary (kept in the config as ``id2label``).
         tokenizer: the checkpoint's :class:`ProteinTokenizer`.
         info: metadata saved with the model (base checkpoint, precision, data summary...).
@@ -112,7 +116,7 @@ class ProteinModel(_keras.Model):
     def __init__(
         self,
         transformer,
-        task: Task | str,
+        task: ProteinTask | Task | str,
         label_encoder: LabelEncoder,
         tokenizer: ProteinTokenizer,
         *,
@@ -121,7 +125,7 @@ class ProteinModel(_keras.Model):
     ) -> None:
         super().__init__(name=kwargs.pop("name", "protein_model"), **kwargs)
         self.transformer = transformer
-        self.task = Task.parse(task)
+        self.task = task_for(task)
         self.label_encoder = label_encoder
         self.tokenizer = tokenizer
         # Kept as JSON text: Keras would wrap a dict attribute into a tracked structure.
@@ -149,15 +153,14 @@ class ProteinModel(_keras.Model):
                 training=training,
             )
         logits = tf.cast(outputs.logits, tf.float32)
-        return tf.squeeze(logits, axis=-1) if self.task is Task.REGRESSION else logits
+        return self.task.outputs(logits)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit``; sets the default learning-rate schedule to the run's length."""
+        """``keras.Model.fit``; sets the default learning-rate schedule (of tfprot's optimizer,
+        :class:`~tfprot.models.optimization.FusedAdamW`) to the run's length."""
         callbacks = list(callbacks or [])
-        optimizer = getattr(self, "optimizer", None)
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
-        schedule = getattr(optimizer, "_learning_rate", None)
-        if isinstance(schedule, WarmupLinearDecay):
+        schedule = warmup_schedule(getattr(self, "optimizer", None))
+        if schedule is not None:
             callbacks.append(ScheduleSteps(schedule))
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
@@ -260,7 +263,7 @@ class ProteinModel(_keras.Model):
             "desc": "predict",
             "source": self.describe(),
         }
-        if self.task is Task.TOKEN:
+        if self.task.per_residue:
             return residue_outputs(
                 records, self.tokenizer, forward, overlap=window_overlap, **options
             )
@@ -275,29 +278,8 @@ class ProteinModel(_keras.Model):
         return hidden_states(self.transformer, batch)
 
     def _prediction(self, record, logits: np.ndarray, threshold: float) -> Prediction:
-        classes = self.label_encoder.classes
-        if self.task is Task.REGRESSION:
-            return Prediction(record.id, record.sequence, float(logits), None)
-        if self.task is Task.MULTILABEL:
-            probabilities = 1.0 / (1.0 + np.exp(-logits))
-            chosen = [name for name, p in zip(classes, probabilities, strict=True) if p > threshold]
-            return Prediction(
-                record.id,
-                record.sequence,
-                self.label_encoder.separator.join(chosen),
-                dict(zip(classes, probabilities.tolist(), strict=True)),
-            )
-        probabilities = _softmax(logits)
-        if self.task is Task.TOKEN:
-            names = [classes[i] for i in probabilities.argmax(axis=-1)]
-            labels = "".join(names) if all(len(n) == 1 for n in classes) else tuple(names)
-            return Prediction(record.id, record.sequence, labels, probabilities)
-        return Prediction(
-            record.id,
-            record.sequence,
-            classes[int(probabilities.argmax())],
-            dict(zip(classes, probabilities.tolist(), strict=True)),
-        )
+        label, probabilities = self.task.decode(logits, self.label_encoder, threshold=threshold)
+        return Prediction(record.id, record.sequence, label, probabilities)
 
     # -- embeddings --------------------------------------------------------------------------
     def embed(
@@ -364,7 +346,7 @@ class ProteinModel(_keras.Model):
             **(extra_info or {}),
             "format_version": FORMAT_VERSION,
             "tfprot_version": __version__,
-            "task": self.task.value,
+            "task": self.task.name,
             "labels": self.label_encoder.to_dict(),
         }
 
@@ -375,7 +357,7 @@ class ProteinModel(_keras.Model):
         return export_saved_model(self, folder)
 
     def get_config(self) -> dict[str, Any]:
-        return {"task": self.task.value, "labels": self.label_encoder.to_dict(), "info": self.info}
+        return {"task": self.task.name, "labels": self.label_encoder.to_dict(), "info": self.info}
 
 
 def _labels_out_of_features(data):
@@ -391,9 +373,3 @@ def _labels_out_of_features(data):
         return data
     features = {key: value for key, value in x.items() if key != LABELS_KEY}
     return _keras.utils.pack_x_y_sample_weight(features, x[LABELS_KEY], sample_weight)
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)

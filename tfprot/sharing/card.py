@@ -2,7 +2,8 @@
 
 Written only from what tfprot knows (:class:`~tfprot.sharing.facts.ModelFacts`): task, labels,
 base checkpoint, data summary, metrics, precision, and how to load the model with tfprot and with
-transformers. Nothing is guessed: a field tfprot does not know (the license, a Hub data set) is
+transformers. The task's words (what the model is, its output section, pipeline tag, tags and
+transformers class) are the task's (:class:`tfprot.tasks.ProteinTask`). Nothing is guessed: a field tfprot does not know (the license, a Hub data set) is
 left out of the metadata and the card says so.
 
 >>> from tfprot.sharing.facts import ModelFacts
@@ -19,23 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tfprot.sharing.facts import ModelFacts
+from tfprot.tasks import task_for
 
-__all__ = ["HUB_METRICS", "PIPELINE_TAGS", "card_metadata", "model_card"]
-
-PIPELINE_TAGS = {
-    "classification": "text-classification",
-    "multilabel": "text-classification",
-    "regression": "text-classification",
-    "token": "token-classification",
-}
-"""The Hub pipeline of each task (transformers' sequence heads also do regression)."""
-
-TRANSFORMERS_CLASSES = {
-    "classification": "AutoModelForSequenceClassification",
-    "multilabel": "AutoModelForSequenceClassification",
-    "regression": "AutoModelForSequenceClassification",
-    "token": "AutoModelForTokenClassification",
-}
+__all__ = ["HUB_METRICS", "card_metadata", "model_card"]
 
 HUB_METRICS = {
     "accuracy": "accuracy",
@@ -45,13 +32,6 @@ HUB_METRICS = {
     "mae": "mae",
 }
 """tfprot metric names → Hub (``evaluate``) metric ids, for the card's ``metrics`` field."""
-
-_TASK_WORDS = {
-    "classification": "sequence classifier (one class per protein)",
-    "multilabel": "multi-label sequence classifier (any number of classes per protein)",
-    "regression": "sequence regressor (one number per protein)",
-    "token": "per-residue classifier (one label per amino acid)",
-}
 
 EXAMPLE_SEQUENCE = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ"
 """A valid input for the usage snippets (a demonstration string, not a curated protein)."""
@@ -72,11 +52,8 @@ def card_metadata(facts: ModelFacts, repo_id: str) -> dict[str, Any]:
 def _card_data(facts: ModelFacts, repo_id: str):
     from huggingface_hub import EvalResult, ModelCardData
 
-    tags = ["tfprot", "tensorflow", "protein", "biology", f"tfprot-{facts.task}"]
-    if facts.task == "multilabel":
-        tags.append("multi-label-classification")
-    if facts.task == "regression":
-        tags.append("regression")
+    task = task_for(facts.task)
+    tags = ["tfprot", "tensorflow", "protein", "biology", f"tfprot-{task.name}", *task.hub_tags]
     if facts.untrained_base:
         tags.append("untrained-base")
     family = _family(facts)
@@ -88,7 +65,7 @@ def _card_data(facts: ModelFacts, repo_id: str):
     if test and facts.data_name:
         eval_results = [
             EvalResult(
-                task_type=PIPELINE_TAGS[facts.task],
+                task_type=task.pipeline_tag,
                 dataset_type=facts.data_name,
                 dataset_name=facts.data_name,
                 dataset_split="test",
@@ -103,7 +80,7 @@ def _card_data(facts: ModelFacts, repo_id: str):
         library_name="transformers",
         tags=tags,
         base_model=facts.hub_base_model,
-        pipeline_tag=PIPELINE_TAGS.get(facts.task, "text-classification"),
+        pipeline_tag=task.pipeline_tag,
         metrics=metrics or None,
         eval_results=eval_results,
         model_name=repo_id.split("/")[-1] if eval_results else None,
@@ -138,7 +115,7 @@ def _body(facts: ModelFacts, repo_id: str, pictures: Sequence[str]) -> list[str]
     lines = [
         f"# {name}",
         "",
-        f"A protein {_TASK_WORDS.get(facts.task, facts.task)} fine-tuned with "
+        f"A protein {task_for(facts.task).description} fine-tuned with "
         f"tfprot (TensorFlow/Keras) from `{base}`.",
         "",
     ]
@@ -149,7 +126,7 @@ def _body(facts: ModelFacts, repo_id: str, pictures: Sequence[str]) -> list[str]
             "biology.",
             "",
         ]
-    lines += _labels_section(facts)
+    lines += task_for(facts.task).card_output(facts.classes)
     lines += _data_section(facts)
     lines += _metrics_section(facts)
     for picture in pictures:
@@ -170,19 +147,6 @@ def _body(facts: ModelFacts, repo_id: str, pictures: Sequence[str]) -> list[str]
         "others reuse the model.",
     ]
     return lines
-
-
-def _labels_section(facts: ModelFacts) -> list[str]:
-    if facts.task == "regression":
-        return ["## Output", "", "One real number per sequence (the regression target).", ""]
-    if not facts.classes:
-        return []
-    where = "per residue" if facts.task == "token" else "per sequence"
-    lines = ["## Labels", "", f"{len(facts.classes)} classes, predicted {where}:", ""]
-    lines += [f"- `{index}`: `{label}`" for index, label in enumerate(facts.classes)]
-    if facts.task == "multilabel":
-        lines += ["", "Each class has its own sigmoid; a class is predicted above probability 0.5."]
-    return [*lines, ""]
 
 
 def _data_section(facts: ModelFacts) -> list[str]:
@@ -278,7 +242,7 @@ def _training_section(facts: ModelFacts) -> list[str]:
 def _usage_section(facts: ModelFacts, repo_id: str) -> list[str]:
     spaced = bool(facts.tokenizer.get("spaced"))
     sequence = " ".join(EXAMPLE_SEQUENCE) if spaced else EXAMPLE_SEQUENCE
-    auto = TRANSFORMERS_CLASSES.get(facts.task, "AutoModelForSequenceClassification")
+    auto = f"AutoModelFor{task_for(facts.task).head}"
     note = (
         "the tokenizer expects residues separated by spaces (ProtBERT convention); tfprot "
         "does this for you"

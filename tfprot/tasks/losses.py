@@ -1,4 +1,4 @@
-"""Losses for the four tasks: weighted means that zero-weight rows do not dilute, in float32.
+"""The tasks' losses: weighted means that zero-weight rows do not dilute, in float32.
 
 Each loss is ``sum(weight × element loss) / sum(weight)`` over the batch: the elements are
 residues with a label (token tasks, positions labelled ``IGNORE_INDEX`` = -100 do not count) or
@@ -11,7 +11,9 @@ counting the filler rows.)
 What ``fit``/``evaluate`` report as ``loss`` is Keras' mean of these per-batch values weighted by
 each batch's number of rows (filler rows included). For token tasks that is not the token mean
 of the whole set, because batches hold different numbers of residues: the
-``token_cross_entropy`` metric (:class:`tfprot.models.metrics.MaskedCrossEntropy`) is.
+``token_cross_entropy`` metric (:class:`tfprot.tasks.metrics.MaskedCrossEntropy`) is.
+
+Each task picks its loss (:meth:`tfprot.tasks.ProteinTask.loss`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfprot._keras import keras
-from tfprot.data.labels import IGNORE_INDEX, Task
+from tfprot.tasks.base import IGNORE_INDEX
 
 __all__ = [
     "MaskedSparseCategoricalCrossentropy",
     "WeightedBinaryCrossentropy",
     "WeightedMeanSquaredError",
     "WeightedSparseCategoricalCrossentropy",
-    "loss_for_task",
 ]
 
 _keras = keras()
@@ -171,22 +172,3 @@ class WeightedMeanSquaredError(_WeightedMeanLoss):
         y_true = tf.reshape(tf.cast(y_true, tf.float32), [-1])
         losses = tf.math.squared_difference(y_true, y_pred)
         return losses, tf.ones_like(losses)
-
-
-def loss_for_task(task: Task | str) -> _WeightedMeanLoss:
-    """The default loss of a task (all take logits, never probabilities).
-
-    classification: sparse categorical cross-entropy; multilabel: binary cross-entropy;
-    regression: mean squared error; token: :class:`MaskedSparseCategoricalCrossentropy`.
-
-    >>> type(loss_for_task("token")).__name__
-    'MaskedSparseCategoricalCrossentropy'
-    """
-    task = Task.parse(task)
-    if task is Task.CLASSIFICATION:
-        return WeightedSparseCategoricalCrossentropy()
-    if task is Task.MULTILABEL:
-        return WeightedBinaryCrossentropy()
-    if task is Task.REGRESSION:
-        return WeightedMeanSquaredError()
-    return MaskedSparseCategoricalCrossentropy()

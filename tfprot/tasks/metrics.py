@@ -1,5 +1,7 @@
 """The metrics the field reports, as streaming Keras metrics that take logits.
 
+Each task picks its metrics (:meth:`tfprot.tasks.ProteinTask.metrics`):
+
 - classification: accuracy, macro-F1, Matthews correlation (multi-class: Gorodkin's R_K);
 - multilabel: per-decision accuracy, macro-F1 over labels, MCC over all decisions;
 - token: masked per-residue accuracy (Q3 for 3-state secondary structure), macro-F1 and the
@@ -20,8 +22,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfprot._keras import keras
-from tfprot.data.labels import IGNORE_INDEX, Task
 from tfprot.errors import TfprotError
+from tfprot.tasks.base import IGNORE_INDEX
 
 __all__ = [
     "ConfusionMatrixMetric",
@@ -31,7 +33,6 @@ __all__ = [
     "MatthewsCorrelation",
     "MeanAbsoluteError",
     "SpearmanCorrelation",
-    "metrics_for_task",
 ]
 
 _keras = keras()
@@ -51,10 +52,14 @@ def _row_weights(sample_weight, like):
     return tf.ones_like(like, dtype=tf.float32) * weights
 
 
-def _flatten_predictions(task: Task, y_true, y_pred, sample_weight):
-    """Class decisions as flat int vectors and their weights; ignored positions get weight 0."""
+def _flatten_predictions(multilabel: bool, y_true, y_pred, sample_weight):
+    """Class decisions as flat int vectors and their weights; ignored positions get weight 0.
+
+    Single-label decisions are the argmax of the last axis (per sequence or per residue);
+    multilabel ones each label's logit above 0 (probability above 0.5).
+    """
     y_pred = tf.cast(y_pred, tf.float32)
-    if task is Task.MULTILABEL:
+    if multilabel:
         truth = tf.cast(tf.cast(y_true, tf.float32) > 0.5, tf.int32)
         decision = tf.cast(y_pred > 0.0, tf.int32)
         weights = _row_weights(sample_weight, decision)
@@ -71,32 +76,26 @@ def _flatten_predictions(task: Task, y_true, y_pred, sample_weight):
 class ConfusionMatrixMetric(_keras.metrics.Metric):
     """Accumulates a weighted confusion matrix (rows: truth, columns: prediction).
 
-    For multilabel tasks one 2 × 2 matrix per label (``[labels, 2, 2]``).
+    With ``multilabel=True`` one 2 × 2 matrix per label (``[labels, 2, 2]``).
     """
 
     def __init__(
-        self,
-        num_classes: int,
-        task: Task | str = Task.CLASSIFICATION,
-        name: str = "confusion",
-        **kwargs,
+        self, num_classes: int, *, multilabel: bool = False, name: str = "confusion", **kwargs
     ):
         super().__init__(name=name, **kwargs)
-        self.task = Task.parse(task)
+        self.multilabel = bool(multilabel)
         self.num_classes = int(num_classes)
         shape = (self.num_classes, 2, 2) if self.multilabel else (self.size, self.size)
         self.matrix = self.add_weight("matrix", shape=shape, initializer="zeros", dtype=tf.float32)
-
-    @property
-    def multilabel(self) -> bool:
-        return self.task is Task.MULTILABEL
 
     @property
     def size(self) -> int:
         return 2 if self.multilabel else self.num_classes
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        truth, decision, weights = _flatten_predictions(self.task, y_true, y_pred, sample_weight)
+        truth, decision, weights = _flatten_predictions(
+            self.multilabel, y_true, y_pred, sample_weight
+        )
         if self.multilabel:  # cell index label * 4 + truth * 2 + decision
             label = tf.tile(tf.range(self.num_classes), [tf.size(truth) // self.num_classes])
             cell = label * 4 + truth * 2 + decision
@@ -115,7 +114,11 @@ class ConfusionMatrixMetric(_keras.metrics.Metric):
         return self.matrix
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "task": self.task.value}
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "multilabel": self.multilabel,
+        }
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
@@ -124,8 +127,8 @@ class MacroF1(ConfusionMatrixMetric):
     (``f1_score(average="macro")`` with ``labels=None``).
 
     Single-label and token tasks average over the classes that occur (with a non-zero weight) in
-    the truth or the predictions. Multilabel tasks average the F1 of each label's yes/no decision
-    over *all* labels; a label never true nor predicted scores 0 (scikit-learn's default
+    the truth or the predictions. Multilabel tasks (``multilabel=True``) average the F1 of each
+    label's yes/no decision over *all* labels; a label never true nor predicted scores 0 (scikit-learn's default
     ``zero_division``).
 
     >>> import numpy as np
@@ -136,13 +139,9 @@ class MacroF1(ConfusionMatrixMetric):
     """
 
     def __init__(
-        self,
-        num_classes: int,
-        task: Task | str = Task.CLASSIFICATION,
-        name: str = "macro_f1",
-        **kwargs,
+        self, num_classes: int, *, multilabel: bool = False, name: str = "macro_f1", **kwargs
     ):
-        super().__init__(num_classes, task, name=name, **kwargs)
+        super().__init__(num_classes, multilabel=multilabel, name=name, **kwargs)
 
     def result(self):
         if self.multilabel:
@@ -173,10 +172,8 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
     0.5774
     """
 
-    def __init__(
-        self, num_classes: int, task: Task | str = Task.CLASSIFICATION, name: str = "mcc", **kwargs
-    ):
-        super().__init__(num_classes, task, name=name, **kwargs)
+    def __init__(self, num_classes: int, *, multilabel: bool = False, name: str = "mcc", **kwargs):
+        super().__init__(num_classes, multilabel=multilabel, name=name, **kwargs)
 
     def result(self):
         matrix = self.matrix
@@ -226,25 +223,27 @@ class _WeightedMean(_keras.metrics.Metric):
 @_keras.utils.register_keras_serializable(package="tfprot")
 class MaskedAccuracy(_WeightedMean):
     """Fraction of counted decisions that are right: sequences (classification), residues with a
-    label (token; Q3 for 3-state secondary structure) or every label's yes/no (multilabel).
+    label (token; Q3 for 3-state secondary structure) or every label's yes/no (``multilabel=True``).
 
     >>> import numpy as np
-    >>> metric = MaskedAccuracy("token")
+    >>> metric = MaskedAccuracy()
     >>> metric.update_state(np.array([[1, 0, -100]]), np.eye(2, dtype="float32")[[[1, 1, 0]]])
     >>> float(metric.result())
     0.5
     """
 
-    def __init__(self, task: Task | str = Task.TOKEN, name: str = "accuracy", **kwargs):
+    def __init__(self, *, multilabel: bool = False, name: str = "accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.task = Task.parse(task)
+        self.multilabel = bool(multilabel)
 
     def values_and_weights(self, y_true, y_pred, sample_weight):
-        truth, decision, weights = _flatten_predictions(self.task, y_true, y_pred, sample_weight)
+        truth, decision, weights = _flatten_predictions(
+            self.multilabel, y_true, y_pred, sample_weight
+        )
         return tf.cast(tf.equal(truth, decision), tf.float32), weights
 
     def get_config(self):
-        return {**super().get_config(), "task": self.task.value}
+        return {**super().get_config(), "multilabel": self.multilabel}
 
 
 @_keras.utils.register_keras_serializable(package="tfprot")
@@ -402,30 +401,3 @@ def _average_ranks(values):
     last = tf.math.unsorted_segment_max(position, group, count)
     mean_rank = tf.cast(tf.gather(first, group) + tf.gather(last, group), tf.float32) / 2 + 1
     return tf.scatter_nd(order[:, None], mean_rank, [count])
-
-
-def metrics_for_task(
-    task: Task | str, num_labels: int, *, spearman_capacity: int = SPEARMAN_CAPACITY
-) -> list:
-    """The default metrics of a task (pass them to ``compile`` as ``weighted_metrics``).
-
-    >>> [m.name for m in metrics_for_task("token", 3)]
-    ['accuracy', 'macro_f1', 'token_cross_entropy']
-    """
-    task = Task.parse(task)
-    if task is Task.REGRESSION:
-        return [
-            SpearmanCorrelation(spearman_capacity),
-            MeanAbsoluteError(),
-        ]
-    if task is Task.TOKEN:
-        return [
-            MaskedAccuracy(Task.TOKEN, name="accuracy"),
-            MacroF1(num_labels, Task.TOKEN),
-            MaskedCrossEntropy(),
-        ]
-    return [
-        MaskedAccuracy(task, name="accuracy"),
-        MacroF1(num_labels, task),
-        MatthewsCorrelation(num_labels, task),
-    ]
