@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +52,6 @@ def create_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import tfprot
-    from tfprot._io import open_atomic
     from tfprot.data import read_records
 
     existing_path(args.model, "--model")
@@ -66,11 +66,7 @@ def run(args: argparse.Namespace) -> int:
         progress=interactive() or False,
     )
     task = model.task.value
-    header, rows = prediction_table(predictions, task, model.label_encoder.classes)
-    with open_atomic(args.out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+    write_prediction_csv(args.out, predictions, task, model.label_encoder.classes)
     print(f"tfprot predict: {len(predictions)} sequences ({task}) -> {args.out}")
     for p in predictions[:5]:
         shown = model.task.show(p.label)
@@ -106,6 +102,19 @@ def prediction_table(
         for p in predictions
     ]
     return header, rows
+
+
+def write_prediction_csv(
+    path: str | os.PathLike, predictions: Sequence, task: str, classes: Sequence[str]
+) -> None:
+    """Write :func:`prediction_table` to ``path`` (UTF-8, atomically)."""
+    from tfprot._io import open_atomic
+
+    header, rows = prediction_table(predictions, task, classes)
+    with open_atomic(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
