@@ -23,6 +23,11 @@ And, to read a pushed repository back with ``snapshot_download`` / ``from_pretra
 ``HEAD``/``GET /{repo}/resolve/{revision}/{path}`` (``ETag``, ``X-Repo-Commit``,
 ``Content-Length``; the latest commit whatever the revision).
 
+Spaces (``repo_type="space"``, what ``tfprot push --space`` creates) take the same routes under
+``/api/spaces/...`` and ``/spaces/{repo}.git/...``; creating one needs a known ``sdk``, and a
+Space's README front matter must name its ``sdk`` (and, for ``gradio``, its ``sdk_version``), as
+the Hub's Spaces configuration requires. They are kept apart from models in ``FakeHub.spaces``.
+
 Every request but the LFS upload (a pre-signed storage URL on the real Hub, which the client
 calls without credentials) must carry ``Authorization: Bearer <token>`` (else 401).
 The server records every request (method, path, headers, body) and the files of each repository,
@@ -42,11 +47,26 @@ from typing import Any
 
 LFS_PATTERNS = ("*.safetensors", "*.h5", "*.bin", "*.npz", "*.npy", "*.pt", "*.ckpt", "*.onnx")
 LFS_SIZE = 10 * 1024 * 1024
+SPACE_SDKS = ("gradio", "docker", "static", "streamlit")
+
+
+def space_config_errors(front: dict[str, Any]) -> list[dict[str, str]]:
+    """What the Hub refuses in a Space's README front matter: no or an unknown ``sdk``, a
+    ``gradio``/``streamlit`` Space without ``sdk_version``, a non-string ``app_file``."""
+    errors = []
+    if front.get("sdk") not in SPACE_SDKS:
+        errors.append({"message": f"sdk must be one of {SPACE_SDKS}, got {front.get('sdk')!r}"})
+    elif front["sdk"] in ("gradio", "streamlit") and not front.get("sdk_version"):
+        errors.append({"message": f"sdk_version is required for a {front['sdk']} Space"})
+    if "app_file" in front and not isinstance(front["app_file"], str):
+        errors.append({"message": "app_file must be a path"})
+    return errors
 
 
 @dataclass
 class Repo:
     private: bool
+    sdk: str | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     lfs_paths: set[str] = field(default_factory=set)
     commits: list[dict[str, Any]] = field(default_factory=list)
@@ -66,6 +86,7 @@ class FakeHub:
     def __init__(self, token: str) -> None:
         self.token = token
         self.repos: dict[str, Repo] = {}
+        self.spaces: dict[str, Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[Request] = []
         self.lock = threading.Lock()
@@ -154,7 +175,9 @@ def _handler(hub: FakeHub):
         if method == "POST" and path == "/api/validate-yaml":
             return validate_yaml(h, json.loads(body))
         if method == "POST" and path.endswith(".git/info/lfs/objects/batch"):
-            return lfs_batch(h, path[1 : -len(".git/info/lfs/objects/batch")], json.loads(body))
+            name = path[1 : -len(".git/info/lfs/objects/batch")]
+            kind = "spaces" if name.startswith("spaces/") else "models"
+            return lfs_batch(h, kind, name.removeprefix("spaces/"), json.loads(body))
         if method == "PUT" and parts[0] == "lfs-upload":
             return lfs_upload(h, parts[1], body)
         if method == "POST" and path == "/lfs-verify":
@@ -163,27 +186,36 @@ def _handler(hub: FakeHub):
             return repo_info(h, f"{parts[2]}/{parts[3]}")
         if method in ("GET", "HEAD") and len(parts) >= 5 and parts[2] == "resolve":
             return resolve(h, method, f"{parts[0]}/{parts[1]}", "/".join(parts[4:]))
-        if method == "POST" and parts[:2] == ["api", "models"] and len(parts) == 6:
-            repo_id, action = f"{parts[2]}/{parts[3]}", parts[4]
-            if repo_id not in hub.repos:
+        if method == "POST" and parts[:2] in (["api", "models"], ["api", "spaces"]):
+            repos = stored(parts[1])
+            repo_id, action = f"{parts[2]}/{parts[3]}", parts[4] if len(parts) == 6 else ""
+            if repo_id not in repos:
                 return h._send(
                     404, {"error": "Repository not found"}, {"X-Error-Code": "RepoNotFound"}
                 )
             if action == "preupload":
                 return preupload(h, repo_id, json.loads(body))
             if action == "commit":
-                return commit(h, repo_id, body)
+                return commit(h, repos, repo_id, body)
         h._send(404, {"error": f"fake hub: no route for {method} {path}"})
+
+    def stored(kind: str) -> dict[str, Repo]:
+        """The repositories of ``kind`` (``'models'`` or ``'spaces'``)."""
+        return hub.spaces if kind == "spaces" else hub.repos
 
     def create_repo(h, payload: dict[str, Any]) -> None:
         repo_id = f"{payload['organization']}/{payload['name']}"
-        if payload.get("type", "model") != "model":
-            return h._send(400, {"error": "fake hub: model repositories only"})
-        url = f"{hub.url}/{repo_id}"
+        kind = payload.get("type", "model")
+        if kind not in ("model", "space"):
+            return h._send(400, {"error": "fake hub: model and space repositories only"})
+        if kind == "space" and payload.get("sdk") not in SPACE_SDKS:
+            return h._send(400, {"error": f"Invalid sdk {payload.get('sdk')!r}"})
+        repos = stored(f"{kind}s")
+        url = f"{hub.url}/spaces/{repo_id}" if kind == "space" else f"{hub.url}/{repo_id}"
         with hub.lock:
-            if repo_id in hub.repos:
-                return h._send(409, {"error": "You already created this model repo", "url": url})
-            hub.repos[repo_id] = Repo(private=bool(payload.get("private")))
+            if repo_id in repos:
+                return h._send(409, {"error": f"You already created this {kind} repo", "url": url})
+            repos[repo_id] = Repo(private=bool(payload.get("private")), sdk=payload.get("sdk"))
         h._send(200, {"url": url, "name": repo_id})
 
     def validate_yaml(h, payload: dict[str, Any]) -> None:
@@ -198,6 +230,8 @@ def _handler(hub: FakeHub):
                 front = yaml.safe_load(content.split("\n---\n", 1)[0][4:])
                 if not isinstance(front, dict):
                     errors.append({"message": "front matter is not a mapping"})
+                elif payload.get("repoType") == "space":
+                    errors += space_config_errors(front)
             except yaml.YAMLError as error:
                 errors.append({"message": f"invalid YAML: {error}"})
         h._send(400 if errors else 200, {"errors": errors, "warnings": []})
@@ -219,8 +253,8 @@ def _handler(hub: FakeHub):
             )
         h._send(200, {"files": files, "commitOid": "0" * 40})
 
-    def lfs_batch(h, repo_id: str, payload: dict[str, Any]) -> None:
-        if repo_id not in hub.repos or payload.get("operation") != "upload":
+    def lfs_batch(h, kind: str, repo_id: str, payload: dict[str, Any]) -> None:
+        if repo_id not in stored(kind) or payload.get("operation") != "upload":
             return h._send(404, {"message": "Repository not found"})
         objects = [
             {
@@ -249,7 +283,7 @@ def _handler(hub: FakeHub):
             return h._send(404, {"error": "object not uploaded"})
         h._send(200, {})
 
-    def commit(h, repo_id: str, body: bytes) -> None:
+    def commit(h, repos: dict[str, Repo], repo_id: str, body: bytes) -> None:
         lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
         if not lines or lines[0]["key"] != "header":
             return h._send(400, {"error": "the commit must start with a header"})
@@ -271,7 +305,7 @@ def _handler(hub: FakeHub):
                 return h._send(400, {"error": f"fake hub: unsupported {line['key']}"})
         oid = hashlib.sha1(body).hexdigest()
         with hub.lock:
-            repo = hub.repos[repo_id]
+            repo = repos[repo_id]
             repo.files.update(changes)
             repo.lfs_paths |= lfs_paths
             repo.commits.append({"oid": oid, **lines[0]["value"]})

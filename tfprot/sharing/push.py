@@ -25,13 +25,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tfprot.errors import HubError, TfprotError
+from tfprot.errors import HubError, OptionError, TfprotError
 from tfprot.sharing.folder import UploadFolder, prepare_upload
 from tfprot.sharing.token import Token, redact, resolve_token
 
 __all__ = ["PushResult", "hub_endpoint", "push_to_hub", "upload_staged"]
 
 logger = logging.getLogger(__name__)
+
+REPO_TYPES = ("model", "space")
+"""What tfprot uploads: a model repository, or a Gradio Space (``tfprot push --space``)."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def push_to_hub(
     token_env: str = "HF_TOKEN",
     private: bool = False,
     card: str | os.PathLike | None = None,
-    commit_message: str = "Upload a tfprot model",
+    commit_message: str | None = None,
     timeout: float = 10.0,
     progress: bool | None = None,
 ) -> PushResult:
@@ -101,24 +104,38 @@ def upload_staged(
     *,
     token: Token,
     private: bool = False,
-    commit_message: str = "Upload a tfprot model",
+    commit_message: str | None = None,
     timeout: float = 10.0,
     progress: bool | None = None,
+    repo_type: str = "model",
 ) -> PushResult:
-    """Create ``repo_id`` if needed and upload the staged folder as one commit."""
+    """Create ``repo_id`` if needed and upload the staged folder as one commit.
+
+    ``repo_type='space'`` uploads a Space folder (``tfprot.app.space.write_space``) as a
+    Gradio Space."""
     from huggingface_hub import HfApi
 
+    if repo_type not in REPO_TYPES:
+        raise OptionError(f"repo_type must be one of {REPO_TYPES}, got {repo_type!r}.")
+    space = repo_type == "space"
+    commit_message = commit_message or f"Upload a tfprot {'Space' if space else 'model'}"
     endpoint = hub_endpoint()
     _check_reachable(endpoint, timeout)
     api = HfApi(endpoint=endpoint, token=token.value)
     logger.info("Pushing %d files to %s/%s (%s).", len(staged.files), endpoint, repo_id, token)
     try:
         with _progress_bars(sys.stderr.isatty() if progress is None else progress):
-            repo_url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            repo_url = api.create_repo(
+                repo_id,
+                private=private,
+                exist_ok=True,
+                repo_type=repo_type,
+                space_sdk="gradio" if space else None,
+            )
             commit = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=staged.path,
-                repo_type="model",
+                repo_type=repo_type,
                 commit_message=commit_message,
             )
     except TfprotError:
