@@ -1,0 +1,100 @@
+"""The ``/predict`` API through ``gradio_client``, served by the Space folder's own ``app.py``
+(a real process started in the folder ``tfprot space`` wrote, so the Space's vendored tfprot,
+its settings and its model files are what answers). The answers are checked against the saved
+model loaded in this process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from app_support import app_environment, bundled_sequences, free_port, served
+
+
+@pytest.fixture(scope="module")
+def space_folder(trained_model, tmp_path_factory):
+    from tfprot.cli import main
+
+    out = tmp_path_factory.mktemp("space") / "space"
+    assert (
+        main(["space", "--model", str(trained_model), "--out", str(out), "--max-sequences", "4"])
+        == 0
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def space_url(space_folder, tmp_path_factory):
+    port = free_port()
+    env = app_environment() | {"GRADIO_SERVER_PORT": str(port)}
+    log = tmp_path_factory.mktemp("space-log") / "space.log"
+    command = [sys.executable, "app.py"]
+    with served(command, f"http://127.0.0.1:{port}/", log, cwd=space_folder, env=env) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(space_url):
+    from gradio_client import Client
+
+    return Client(space_url, verbose=False, download_files=False)
+
+
+def test_the_space_runs_its_own_copy_of_tfprot(space_folder):
+    result = subprocess.run(
+        [sys.executable, "-c", "import tfprot; print(tfprot.__file__, tfprot.__version__)"],
+        cwd=space_folder,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=app_environment(),
+    )
+    path, version = result.stdout.split()
+    assert path == str(space_folder / "tfprot" / "__init__.py")
+    import tfprot
+
+    assert version == tfprot.__version__
+
+
+def test_predict_returns_the_label_names_and_the_models_answers(client, trained_model):
+    import tfprot
+
+    entries = bundled_sequences(per_class=1, longest=200)
+    text = "".join(f">{i} api\n{s}\n" for i, s, _ in entries)
+    result = client.predict(text, api_name="/predict")
+
+    model = tfprot.load_model(trained_model, compile=False)
+    expected = model.predict_sequences([s for _, s, _ in entries], progress=False)
+    assert result["task"] == "classification"
+    assert result["labels"] == list(model.label_encoder.classes)
+    assert any("tiny-esm" in warning for warning in result["warnings"])
+    assert [p["id"] for p in result["predictions"]] == [i for i, _, _ in entries]
+    for got, want in zip(result["predictions"], expected, strict=True):
+        assert got["label"] == want.label
+        assert got["probabilities"] == pytest.approx(
+            {name: float(value) for name, value in want.probabilities.items()}, abs=1e-5
+        )
+
+
+def test_a_raw_sequence_is_one_record(client):
+    _, sequence, _ = bundled_sequences(per_class=1)[0]
+    result = client.predict(sequence.lower(), api_name="/predict")
+    assert [p["id"] for p in result["predictions"]] == ["seq0"]
+
+
+def test_bad_input_and_the_limit_come_back_as_the_error_text(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"the text box, line 1, id 'p1': invalid character '1'"):
+        client.predict(">p1\nMK1T", api_name="/predict")
+    five = "".join(f">p{i}\nMKTAYIAK\n" for i in range(5))
+    with pytest.raises(AppError, match=r"5 sequences in one request, over this app's limit of 4"):
+        client.predict(five, api_name="/predict")
+
+
+def test_only_predict_is_offered_to_programs(client):
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert list(endpoints) == ["/predict"]
+    parameters = endpoints["/predict"]["parameters"]
+    assert [p["parameter_name"] for p in parameters] == ["text"]
