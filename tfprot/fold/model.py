@@ -65,6 +65,20 @@ def select_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _build_untrained(config: dict[str, Any], device: str, seed: int) -> Any:
+    """``EsmForProteinFolding`` of ``config`` with random weights from ``seed``, built directly
+    on ``device`` (a 3.5B model never passes through host memory)."""
+    torch = import_torch()
+    from importlib import resources
+
+    from transformers import EsmConfig, EsmForProteinFolding
+
+    vocabulary = (resources.files("tfprot") / "_resources" / "esm2_vocab.txt").read_text()
+    torch.manual_seed(seed)
+    with torch.device(device):
+        return EsmForProteinFolding(EsmConfig(**config, vocab_list=vocabulary.split()))
+
+
 class ESMFoldModel:
     """A loaded ESMFold, ready to predict batches of :class:`ChainLayout`.
 
@@ -111,23 +125,18 @@ class ESMFoldModel:
             MissingDependencyError: torch is not installed.
             CheckpointError: the checkpoint cannot be found or read.
         """
-        torch = import_torch()
-        from transformers import EsmConfig, EsmForProteinFolding
+        import_torch()
+        from transformers import EsmForProteinFolding
 
         device = select_device(device)
         preset = resolve_fold_checkpoint(os.fspath(checkpoint))
         if preset is not None and preset.checkpoint is None:
-            from importlib import resources
-
-            vocabulary = (resources.files("tfprot") / "_resources" / "esm2_vocab.txt").read_text()
-            torch.manual_seed(seed)
-            config = EsmConfig(**preset.config, vocab_list=vocabulary.split())
-            model = EsmForProteinFolding(config)
+            model = _build_untrained(preset.config, device, seed)
             name, untrained, revision = preset.name, True, untrained_revision(seed)
             logger.warning(
-                "%s is UNTRAINED: random weights built from a config, for demos and tests. Its "
-                "structures, pLDDT, pTM and PAE are meaningless; use facebook/esmfold_v1 for "
-                "real predictions.",
+                "%s is UNTRAINED: random weights built from a config, for demos, tests and "
+                "measurements. Its structures, pLDDT, pTM and PAE are meaningless; use "
+                "facebook/esmfold_v1 for real predictions.",
                 preset.name,
             )
         else:
@@ -144,6 +153,33 @@ class ESMFoldModel:
             revision = checkpoint_revision(str(source)) or getattr(
                 model.config, "_commit_hash", None
             )
+        return cls.from_module(
+            model,
+            name=name,
+            untrained=untrained,
+            device=device,
+            revision=revision,
+            fp16_stem=fp16_stem,
+            tf32=tf32,
+        )
+
+    @classmethod
+    def from_module(
+        cls,
+        model: Any,
+        *,
+        name: str,
+        untrained: bool,
+        device: str = "auto",
+        revision: str | None = None,
+        fp16_stem: bool | None = None,
+        tf32: bool = True,
+    ) -> ESMFoldModel:
+        """Wrap a ``transformers.EsmForProteinFolding`` built or loaded elsewhere: moved to
+        ``device`` in eval mode, its stem in float16 when ``fp16_stem`` (``None``: on CUDA),
+        TF32 matmuls allowed on Ampere and newer GPUs when ``tf32``."""
+        torch = import_torch()
+        device = select_device(device)
         on_cuda = device.startswith("cuda")
         fp16_stem = on_cuda if fp16_stem is None else bool(fp16_stem)
         model = model.to(device).eval()

@@ -11,6 +11,8 @@ True
 'facebook/esmfold_v1'
 >>> resolve_fold_checkpoint("my/own-folder") is None
 True
+>>> resolve_fold_checkpoint("esmfold-v1-untrained").parameters
+'3.5B'
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEFAULT_CHECKPOINT", "FOLD_PRESETS", "FoldPreset", "resolve_fold_checkpoint"]
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "ESMFOLD_V1_CONFIG",
+    "FOLD_PRESETS",
+    "FoldPreset",
+    "resolve_fold_checkpoint",
+]
 
 DEFAULT_CHECKPOINT = "facebook/esmfold_v1"
 
@@ -84,13 +92,74 @@ _TINY_ESMFOLD_CONFIG: dict[str, Any] = {
     },
 }
 
+# facebook/esmfold_v1's config.json: the ESM-2 3B stem (36 layers of 2,560) and the folding trunk
+# (48 blocks, 1,024 sequence and 128 pair channels, an 8-block structure module).
+ESMFOLD_V1_CONFIG: dict[str, Any] = {
+    "vocab_size": 33,
+    "pad_token_id": 1,
+    "mask_token_id": 32,
+    "hidden_size": 2560,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 40,
+    "intermediate_size": 10240,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "max_position_embeddings": 1026,
+    "layer_norm_eps": 1e-5,
+    "position_embedding_type": "rotary",
+    "token_dropout": True,
+    "emb_layer_norm_before": False,
+    "is_folding_model": True,
+    "esmfold_config": {
+        "esm_type": "esm2_3B",
+        "fp16_esm": False,
+        "embed_aa": True,
+        "bypass_lm": False,
+        "use_esm_attn_map": False,
+        "lddt_head_hid_dim": 128,
+        "trunk": {
+            "num_blocks": 48,
+            "sequence_state_dim": 1024,
+            "pairwise_state_dim": 128,
+            "sequence_head_width": 32,
+            "pairwise_head_width": 32,
+            "position_bins": 32,
+            "dropout": 0,
+            "layer_drop": 0,
+            "max_recycles": 4,
+            "chunk_size": None,
+            "structure_module": {
+                "sequence_dim": 384,
+                "pairwise_dim": 128,
+                "ipa_dim": 16,
+                "resnet_dim": 128,
+                "num_heads_ipa": 12,
+                "num_qk_points": 4,
+                "num_v_points": 8,
+                "dropout_rate": 0.1,
+                "num_blocks": 8,
+                "num_transition_layers": 1,
+                "num_resnet_blocks": 2,
+                "num_angles": 7,
+                "trans_scale_factor": 10,
+                "epsilon": 1e-8,
+                "inf": 1e5,
+            },
+        },
+    },
+}
+
 FOLD_PRESETS: dict[str, FoldPreset] = {
     preset.name: preset
     for preset in (
         FoldPreset("tiny-esmfold", None, "0.1M", untrained=True, config=_TINY_ESMFOLD_CONFIG),
         FoldPreset("esmfold_v1", DEFAULT_CHECKPOINT, "3.5B"),
+        FoldPreset("esmfold_v1-untrained", None, "3.5B", untrained=True, config=ESMFOLD_V1_CONFIG),
     )
 }
+"""``esmfold_v1-untrained`` is the full esmfold_v1 architecture with random weights, built on
+the target device without a download: for memory and speed measurements
+(``benchmarks/fold_gpu.py``), never for structures."""
 
 
 def resolve_fold_checkpoint(name: str) -> FoldPreset | None:
