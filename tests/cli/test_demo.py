@@ -39,6 +39,7 @@ def test_demo_through_main_trains_reports_and_saves_a_reloadable_model(capsys, t
     for _, where in listed:
         assert Path(where.rstrip("/")).exists(), where
     assert "with tiny-esmfold, UNTRAINED weights" in out
+    assert f"web app   : tfprot app --model {tmp_path / 'model'} --fold-model tiny-esmfold" in out
     (pdb,) = (tmp_path / "fold").glob("*.pdb")
     atoms = [line for line in pdb.read_text().splitlines() if line.startswith("ATOM")]
     length = int(re.search(r"fold      : \S+ \((\d+) residues\)", out).group(1))

@@ -137,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     for what, where in outputs:
         print(f"    {what:<16}: {where}")
     print(f"  done in {time.perf_counter() - started:.0f} s")
+    fold = "" if args.no_fold else " --fold-model tiny-esmfold"
+    print(f"  web app   : tfprot app --model {saved}{fold}  (then open http://127.0.0.1:7860)")
     return 0
 
 
