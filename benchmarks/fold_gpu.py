@@ -236,6 +236,14 @@ TFPROT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+def attempt(function, *args: Any) -> dict[str, Any]:
+    """``function(*args)``, or ``{"error": ...}`` when it raises."""
+    try:
+        return function(*args)
+    except Exception as error:
+        return {"error": f"{type(error).__name__}: {error}"[:2000]}
+
+
 def ladder(loaded: Any, plan: Plan, scratch: Path, torch: Any) -> dict[str, Any]:
     """Fold one long chain through tfprot under a GPU memory cap: the out-of-memory ladder."""
     from tfprot.fold import fold
@@ -282,7 +290,7 @@ class Results(dict):
     """The JSON being built, saved to ``out`` after every run."""
 
     def __init__(self, out: Path, **facts: Any) -> None:
-        super().__init__(facts, runs={}, peak_memory_gb={}, notes=[])
+        super().__init__(facts, runs={}, peak_memory_gb={}, errors={}, notes=[])
         self.out, self.began = out, time.perf_counter()
 
     def save(self) -> None:
@@ -320,17 +328,26 @@ def run_plan(plan: Plan, out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as temporary:
         scratch = Path(temporary)
         infer_loop(loaded.model, sequences[:1], scratch / "warm-up", None)
-        for name in (run for run in RUNS if run not in plan.skip):
-            if name == "tfprot_compile":  # compiling changes the model: the ladder runs before
-                if cuda and "ladder" not in plan.skip:
-                    results["ladder"] = ladder(loaded, plan, scratch, torch)
-                    results.save()
-                results["compile_seconds"], _ = clock(
-                    partial(one_run, name, loaded, sequences, scratch / "compiling", plan)
+        ladder_due = cuda and "ladder" not in plan.skip
+        for name in (*(run for run in RUNS if run not in plan.skip), "end"):
+            if ladder_due and name in ("tfprot_compile", "end"):  # before compiling the model
+                results["ladder"] = attempt(ladder, loaded, plan, scratch, torch)
+                results.save()
+                ladder_due = False
+            if name == "end":
+                break
+            try:
+                if name == "tfprot_compile":
+                    results["compile_seconds"], _ = clock(
+                        partial(one_run, name, loaded, sequences, scratch / "compiling", plan)
+                    )
+                seconds[name], results["peak_memory_gb"][name] = clock(
+                    partial(one_run, name, loaded, sequences, scratch / name, plan)
                 )
-            seconds[name], results["peak_memory_gb"][name] = clock(
-                partial(one_run, name, loaded, sequences, scratch / name, plan)
-            )
+            except Exception as error:  # record it and measure the other runs
+                results["errors"][name] = f"{type(error).__name__}: {error}"[:2000]
+                print(f"{name:<24} failed: {results['errors'][name][:300]}", flush=True)
+                continue
             results["runs"] = summarise(seconds, residues)
             results["targets"] = targets(results["runs"])
             print(f"{name:<24} {residues / seconds[name]:9.1f} residues/s", flush=True)
