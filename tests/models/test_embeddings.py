@@ -156,3 +156,16 @@ def test_the_compiled_forward_pass_is_traced_once_per_model_and_freed_with_it():
     del encoder, compiled
     gc.collect()
     assert len(embeddings._COMPILED) == count - 1
+
+
+def test_a_misspelt_option_is_refused_by_name_by_both_routes(model):
+    """``tfprot.embed`` and ``ProteinModel.embed`` pass their options on to ``embed_with``, the one
+    place that defines them; a misspelt one is an OptionError naming it and the valid ones, before
+    any model is loaded."""
+    for call in (
+        lambda: model.embed(SEQUENCES, per_residu=True),
+        lambda: tfprot.embed("no-such-checkpoint", SEQUENCES, per_residu=True),
+    ):
+        with pytest.raises(tfprot.OptionError, match="'per_residu' .*'per_residue'") as error:
+            call()
+        assert "'window_overlap'" in str(error.value)

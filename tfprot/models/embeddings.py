@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,9 @@ import numpy as np
 from tfprot._io import atomic_path
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
-from tfprot.errors import DataFormatError
+from tfprot.errors import DataFormatError, OptionError
 
-__all__ = ["LAYOUT", "RESIDUE_KEY", "Embeddings", "embed", "embed_records", "embed_with"]
+__all__ = ["LAYOUT", "RESIDUE_KEY", "Embeddings", "embed", "embed_with"]
 
 RESIDUE_KEY = "residues/{index}"
 """Key of a sequence's per-residue array in a saved ``.npz``: its position in ``ids`` (an id is
@@ -136,14 +135,7 @@ def _same_length(vectors: Any, ids: tuple[str, ...]) -> Any:
 
 
 def embed(
-    checkpoint: str | os.PathLike,
-    inputs: Any,
-    *,
-    per_residue: bool = False,
-    batch_tokens: int = 16384,
-    precision: str = "auto",
-    progress: bool | None = None,
-    window_overlap: int | None = None,
+    checkpoint: str | os.PathLike, inputs: Any, *, precision: str = "auto", **options: Any
 ) -> Embeddings:
     """Embed sequences with the encoder of a checkpoint (preset, Hub id or local folder, a
     folder saved by :meth:`ProteinModel.save_pretrained` included).
@@ -151,18 +143,16 @@ def embed(
     Args:
         checkpoint: e.g. ``'esm2_t6_8M'``, a folder, or ``'tiny-esm'`` (untrained, offline).
         inputs: a FASTA/table path, a list of sequences, or ``ProteinRecord``s.
-        per_residue: per-residue instead of per-sequence (mean) embeddings.
-        batch_tokens: token budget of an inference batch.
         precision: as for the model factories.
-        progress: progress bar; ``None``: in a terminal or notebook, for several batches (see
-            :mod:`tfprot.models.protein_model`).
-        window_overlap: residues shared by consecutive windows of a sequence longer than
-            ``max_length`` (default a quarter of the window).
+        **options: :func:`embed_with`'s: ``per_residue``, ``batch_tokens``, ``progress``,
+            ``window_overlap``.
 
     Raises:
+        OptionError: an option :func:`embed_with` does not take, named with the valid ones.
         NonFiniteOutputError: the encoder gives NaN or infinite hidden states (corrupt or
             mismatched weights); the message names ``checkpoint``.
     """
+    check_embed_options(options)
     from tfprot._keras import keras
     from tfprot.models.checkpoints import hidden_size_of, load_transformer
     from tfprot.models.precision import resolve_precision
@@ -177,14 +167,7 @@ def embed(
         keras_module.mixed_precision.set_global_policy(previous)
     tokenizer = ProteinTokenizer.from_pretrained(checkpoint)
     return embed_with(
-        encoder,
-        tokenizer,
-        inputs,
-        per_residue=per_residue,
-        batch_tokens=batch_tokens,
-        progress=progress,
-        window_overlap=window_overlap,
-        source=f"the checkpoint {os.fspath(checkpoint)}",
+        encoder, tokenizer, inputs, source=f"the checkpoint {os.fspath(checkpoint)}", **options
     )
 
 
@@ -199,22 +182,66 @@ def embed_with(
     window_overlap: int | None = None,
     source: str = "the model",
 ) -> Embeddings:
-    """Embed with an already built transformers TF model (any head: its encoder is used).
+    """Embed with an already built transformers TF model (any head: its encoder is used): the
+    one definition of the embedding options, which :func:`embed` and
+    :meth:`ProteinModel.embed <tfprot.models.ProteinModel.embed>` pass on.
+
+    Args:
+        transformer: the transformers TF model.
+        tokenizer: its :class:`ProteinTokenizer`.
+        inputs: a FASTA/table path, a list of sequences, or ``ProteinRecord``s.
+        per_residue: per-residue instead of per-sequence (mean) embeddings.
+        batch_tokens: token budget of an inference batch.
+        progress: progress bar; ``None``: in a terminal or notebook, for several batches (see
+            :mod:`tfprot.models.protein_model`).
+        window_overlap: residues shared by consecutive windows of a sequence longer than
+            ``max_length`` (default a quarter of the window).
+        source: the model in words, for the error on NaN or infinite hidden states.
 
     The compiled forward pass is kept per model, so repeated calls do not trace it again (a
     trace costs about half a second on a 2-core CPU, more than embedding a hundred sequences).
     """
+    from tfprot.models.inference import residue_outputs
+
     compiled = _compiled_hidden_states(transformer)
-    return embed_records(
-        lambda batch: compiled(batch).numpy(),
+    records = as_records(inputs)
+    residues = residue_outputs(
+        records,
         tokenizer,
-        inputs,
-        per_residue=per_residue,
+        lambda batch: compiled(batch).numpy(),
         batch_tokens=batch_tokens,
+        overlap=window_overlap,
         progress=progress,
-        window_overlap=window_overlap,
+        desc="embed",
         source=source,
     )
+    ids = tuple(record.id for record in records)
+    if per_residue:
+        return Embeddings(ids, tuple(r.astype(np.float32) for r in residues), per_residue=True)
+    vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
+    return Embeddings(ids, vectors, per_residue=False)
+
+
+def check_embed_options(options: dict[str, Any]) -> None:
+    """Refuse, by name, an option :func:`embed_with` does not take (``source`` is set by the
+    caller).
+
+    >>> check_embed_options({"per_residue": True})
+    >>> check_embed_options({"per_residu": True})
+    Traceback (most recent call last):
+    ...
+    tfprot.errors.OptionError: Unknown embedding option 'per_residu' (did you mean 'per_residue'?). Expect one of ['per_residue', 'batch_tokens', 'progress', 'window_overlap'].
+    """
+    import difflib
+    import inspect
+
+    parameters = inspect.signature(embed_with).parameters.values()
+    valid = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "source"]
+    for name in options:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise OptionError(f"Unknown embedding option {name!r}{hint}. Expect one of {valid}.")
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -237,37 +264,3 @@ def _compiled_hidden_states(transformer):
 
         _COMPILED[transformer] = compiled
     return compiled
-
-
-def embed_records(
-    forward: Callable[[dict[str, np.ndarray]], np.ndarray],
-    tokenizer: ProteinTokenizer,
-    inputs: Any,
-    *,
-    per_residue: bool = False,
-    batch_tokens: int = 16384,
-    progress: bool | None = None,
-    window_overlap: int | None = None,
-    source: str = "the model",
-) -> Embeddings:
-    """Embed with ``forward``, a function from a padded batch to hidden states
-    ``[batch, tokens, hidden]``; ``source`` names the model in the error for NaN or infinite
-    hidden states."""
-    from tfprot.models.inference import residue_outputs
-
-    records = as_records(inputs)
-    residues = residue_outputs(
-        records,
-        tokenizer,
-        forward,
-        batch_tokens=batch_tokens,
-        overlap=window_overlap,
-        progress=progress,
-        desc="embed",
-        source=source,
-    )
-    ids = tuple(record.id for record in records)
-    if per_residue:
-        return Embeddings(ids, tuple(r.astype(np.float32) for r in residues), per_residue=True)
-    vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
-    return Embeddings(ids, vectors, per_residue=False)

@@ -55,7 +55,6 @@ from tfprot.errors import LabelError
 from tfprot.models.esm_fast import first_token_only
 from tfprot.models.inference import (
     BATCH_SIGNATURE,
-    hidden_states,
     non_finite_error,
     residue_outputs,
     sequence_outputs,
@@ -273,45 +272,25 @@ class ProteinModel(_keras.Model):
     def _forward(self, batch):
         return self(batch, training=False)
 
-    @tf.function(input_signature=BATCH_SIGNATURE, autograph=False)
-    def _hidden_states(self, batch):
-        return hidden_states(self.transformer, batch)
-
     def _prediction(self, record, logits: np.ndarray, threshold: float) -> Prediction:
         label, probabilities = self.task.decode(logits, self.label_encoder, threshold=threshold)
         return Prediction(record.id, record.sequence, label, probabilities)
 
     # -- embeddings --------------------------------------------------------------------------
-    def embed(
-        self,
-        inputs: Any,
-        *,
-        per_residue: bool = False,
-        batch_tokens: int = 16384,
-        progress: bool | None = None,
-        window_overlap: int | None = None,
-    ):
-        """Embeddings from this model's encoder: see :func:`tfprot.models.embeddings.embed`.
+    def embed(self, inputs: Any, **options: Any):
+        """Embeddings from this model's encoder: :func:`tfprot.models.embeddings.embed_with`
+        with its options (``per_residue``, ``batch_tokens``, ``progress``, ``window_overlap``).
 
         >>> import tfprot
         >>> model = tfprot.token_classifier("tiny-esm", ["C", "E", "H"], precision="float32")
         >>> [v.shape for v in model.embed(["MKTAY", "GG"], per_residue=True).vectors]
         [(5, 64), (2, 64)]
         """
-        from tfprot.models.embeddings import embed_records
+        from tfprot.models.embeddings import check_embed_options, embed_with
 
-        def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
-            return self._hidden_states(batch).numpy()
-
-        return embed_records(
-            forward,
-            self.tokenizer,
-            inputs,
-            per_residue=per_residue,
-            batch_tokens=batch_tokens,
-            progress=progress,
-            window_overlap=window_overlap,
-            source=self.describe(),
+        check_embed_options(options)
+        return embed_with(
+            self.transformer, self.tokenizer, inputs, source=self.describe(), **options
         )
 
     # -- save, reload, export ----------------------------------------------------------------
