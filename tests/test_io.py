@@ -14,6 +14,7 @@ from tfprot._io import (
     atomic_folder,
     check_writable,
     clean_stale_staging,
+    final_path,
     open_atomic,
     write_text_atomic,
 )
@@ -150,3 +151,14 @@ def test_check_writable_refuses_a_path_through_a_file(tmp_path):
         check_writable(tmp_path / "file" / "out")
     check_writable(tmp_path / "new" / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing created
+
+
+def test_final_path_maps_live_staging_folders_only(tmp_path):
+    out = tmp_path / "out"
+    with atomic_folder(out) as staging:
+        with atomic_folder(staging / "model") as inner:
+            assert inner.name.startswith(".model.") and inner.parent == staging
+            assert final_path(inner / "a.json") == out / "model" / "a.json"
+        assert final_path(staging / "model") == out / "model"
+        assert final_path(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+    assert final_path(staging / "model") == staging / "model"  # no longer being written

@@ -34,6 +34,7 @@ __all__ = [
     "check_writable",
     "clean_stale_staging",
     "ensure_replaceable",
+    "final_path",
     "open_atomic",
     "write_bytes_atomic",
     "write_text_atomic",
@@ -137,6 +138,7 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     staging, lock_path = (_sibling(target, key, suffix) for suffix in (".tmp", ".lock"))
     with _locked(lock_path):
         staging.mkdir()
+        _LIVE_STAGING[staging] = target
         try:
             yield staging
             if target.exists():
@@ -152,8 +154,32 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
                 raise
             raise renamed from error
         finally:
+            _LIVE_STAGING.pop(staging, None)
             if staging.exists():
                 shutil.rmtree(staging)
+
+
+_LIVE_STAGING: dict[Path, Path] = {}
+"""The staging folders this process is writing → the folder each becomes."""
+
+
+def final_path(path: str | os.PathLike) -> Path:
+    """Where ``path`` will be once the :func:`atomic_folder` it is written in is in place (through
+    nested ones too), for messages: a user never sees a hidden staging folder. Any other path is
+    returned as it is.
+
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "run"
+    >>> with atomic_folder(out) as staging, atomic_folder(staging / "model") as inner:
+    ...     final_path(inner / "config.json") == out / "model" / "config.json"
+    True
+    """
+    path = Path(path)
+    innermost_first = sorted(_LIVE_STAGING.items(), key=lambda item: -len(item[0].parts))
+    for staging, target in innermost_first:
+        if path == staging or staging in path.parents:
+            return final_path(target / path.relative_to(staging))
+    return path
 
 
 def _sibling(target: Path, key: str, suffix: str) -> Path:

@@ -202,6 +202,19 @@ def test_save_refuses_to_replace_a_folder_that_is_not_a_model(trained, tmp_path)
         model.save_pretrained(tmp_path / "file")
 
 
+def test_a_save_inside_a_staging_folder_logs_the_folder_it_becomes(trained, tmp_path, caplog):
+    """``tfprot train`` saves the model into its output's hidden staging folder: the log names
+    ``OUT/model``, where the model will be, not ``.OUT.<key>.tmp/model``."""
+    from tfprot._io import atomic_folder
+
+    out = tmp_path / "out"
+    with caplog.at_level(logging.INFO, logger="tfprot"), atomic_folder(out) as staging:
+        trained["classification"]["model"].save_pretrained(staging / "model")
+    (message,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Saved")]
+    assert message == f"Saved the model to {out / 'model'}."
+    assert (out / "model" / "tfprot.json").is_file()
+
+
 # -- predict_sequences ----------------------------------------------------------------------------
 @pytest.mark.parametrize("task", TASKS)
 def test_predict_keeps_order_across_batches_and_matches_one_sequence_at_a_time(trained, task):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
+from tfprot._io import atomic_folder, ensure_replaceable, final_path, write_text_atomic
 from tfprot.models import cpu_ops
 
 __all__ = ["LABELS_FILE", "TOKENIZER_FOLDER", "export_saved_model"]
@@ -97,5 +97,5 @@ def export_saved_model(model, folder: str | os.PathLike) -> Path:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         tokenizer.save_pretrained(staging / TOKENIZER_FOLDER)
         write_text_atomic(staging / LABELS_FILE, json.dumps(labels, indent=2) + "\n")
-    logger.info("Exported a SavedModel to %s.", folder)
+    logger.info("Exported a SavedModel to %s.", final_path(folder))
     return folder

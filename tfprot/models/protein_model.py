@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
+from tfprot._io import atomic_folder, ensure_replaceable, final_path, write_text_atomic
 from tfprot._keras import keras
 from tfprot._version import __version__
 from tfprot.data.labels import LabelEncoder
@@ -316,7 +316,7 @@ class ProteinModel(_keras.Model):
                 staging / METADATA_FILE,
                 json.dumps(self._metadata(extra_info), indent=2, sort_keys=True) + "\n",
             )
-        logger.info("Saved the model to %s.", folder)
+        logger.info("Saved the model to %s.", final_path(folder))
         return folder
 
     def _metadata(self, extra_info: dict[str, Any] | None) -> dict[str, Any]:
