@@ -261,6 +261,21 @@ class ESMFoldModel:
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
+    def _padded(self, layouts: Sequence[ChainLayout]) -> tuple[np.ndarray, ...]:
+        """Residue types, mask and residue indices ``[batch, length]``, padded to the longest
+        layout (rounded up to a length bucket when the trunk runs as CUDA graphs)."""
+        longest = max(layout.total_length for layout in layouts)
+        if self.length_buckets:
+            from tfprot.fold.compile import bucket_length
+
+            longest = bucket_length(longest)
+        aatype, mask, residx = (np.zeros((len(layouts), longest), np.int64) for _ in range(3))
+        for row, layout in enumerate(layouts):
+            aatype[row, : layout.total_length] = layout.aatype
+            mask[row, : layout.total_length] = 1
+            residx[row, : layout.total_length] = layout.residue_index
+        return aatype, mask, residx
+
     def predict(
         self,
         layouts: Sequence[ChainLayout],
@@ -272,27 +287,16 @@ class ESMFoldModel:
 
         Args:
             layouts: the inputs, from :func:`tfprot.fold.residues.chain_layout`.
-            num_recycles: trunk recycles; ``None``: the model's ``max_recycles`` (4 for
-                esmfold_v1).
+            num_recycles: trunk recycles; ``None``: the model's default (``max_recycles``
+                trunk passes: 4 passes, 3 recycles, for esmfold_v1).
             chunk_size: triangular-attention chunk size; ``None``: no chunking.
         """
         torch = import_torch()
         from transformers.models.esm.openfold_utils.feats import atom14_to_atom37
         from transformers.models.esm.openfold_utils.loss import compute_tm
 
-        longest = max(layout.total_length for layout in layouts)
-        if self.length_buckets:
-            from tfprot.fold.compile import bucket_length
-
-            longest = bucket_length(longest)
-        batch = len(layouts)
-        aatype = np.zeros((batch, longest), dtype=np.int64)
-        mask = np.zeros((batch, longest), dtype=np.int64)
-        residx = np.zeros((batch, longest), dtype=np.int64)
-        for row, layout in enumerate(layouts):
-            aatype[row, : layout.total_length] = layout.aatype
-            mask[row, : layout.total_length] = 1
-            residx[row, : layout.total_length] = layout.residue_index
+        aatype, mask, residx = self._padded(layouts)
+        longest, batch = aatype.shape[1], len(layouts)
         device = torch.device(self.device)
         self.model.trunk.set_chunk_size(chunk_size)
         with torch.no_grad():
