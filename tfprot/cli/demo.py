@@ -61,41 +61,69 @@ def run(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
     import tfprot
-    from tfprot.data import EXAMPLES, padded_fraction, plain_batches_padded_fraction
 
     started = time.perf_counter()
     tf.keras.utils.set_random_seed(args.seed)
     data = tfprot.ProteinDataset.example(seed=args.seed)
-    summary = data.summary()
     print("tfprot demo (offline)")
+    _describe_data(data)
+    model = tfprot.sequence_classifier(
+        "tiny-esm", data, precision=args.precision, learning_rate=args.learning_rate
+    )
+    print(
+        f"  model     : tiny-esm (ESM-2 architecture, {model.transformer.count_params():,} "
+        "parameters, UNTRAINED random weights)"
+    )
+    print(f"  precision : {model.info['precision']} ({model.info['precision_reason']})")
+    history = _train_and_test(model, data, args)
+    _show_predictions(model, data)
+    saved = model.save_pretrained(args.out / "model")
+    print(f"  saved     : {saved}/ (reload with tfprot.load_model('{saved}'))")
+    curves = plot_learning_curves(
+        history,
+        args.out / "learning_curves.png",
+        title=f"tfprot demo: tiny-esm on cytosol vs membrane ({args.epochs} epochs)",
+    )
+    outputs = [("model", f"{saved}/"), ("learning curves", str(curves))]
+    if not args.no_fold:
+        outputs += _fold_one(data.records("test"), args.out / "fold")
+    print("  outputs:")
+    for what, where in outputs:
+        print(f"    {what:<16}: {where}")
+    print(f"  done in {time.perf_counter() - started:.0f} s")
+    fold = "" if args.no_fold else " --fold-model tiny-esmfold"
+    print(f"  web app   : tfprot app --model {saved}{fold}  (then open http://127.0.0.1:7860)")
+    return 0
+
+
+def _describe_data(data) -> None:
+    from tfprot.data import EXAMPLES
+
+    summary = data.summary()
     print(f"  data      : {EXAMPLES['cytosol_membrane']}")
-    print(f"  task      : {data.task.value}, classes {list(data.label_encoder.classes)}")
+    print(f"  task      : {data.task.name}, classes {list(data.label_encoder.classes)}")
     for split in ("train", "validation", "test"):
         part = summary[split]
         counts = ", ".join(f"{name} {count}" for name, count in part["targets"].items())
         print(f"  {split:<10}: {part['records']:>5} sequences ({counts})")
 
-    model = tfprot.sequence_classifier(
-        "tiny-esm", data, precision=args.precision, learning_rate=args.learning_rate
-    )
-    info = model.info
-    print(
-        f"  model     : tiny-esm (ESM-2 architecture, {model.transformer.count_params():,} "
-        "parameters, UNTRAINED random weights)"
-    )
-    print(f"  precision : {info['precision']} ({info['precision_reason']})")
+
+def _train_and_test(model, data, args: argparse.Namespace) -> dict[str, list[float]]:
+    """Fit on the token-budget batches (their padding said beside plain batches of 8), then
+    score the test split beside the majority baseline; returns Keras' history."""
+    from tfprot.data import padded_fraction, plain_batches_padded_fraction
 
     options = {"batch_tokens": args.batch_tokens, "max_length": args.max_length}
-    train = data.tf_dataset("train", model.tokenizer, **options)
-    validation = data.tf_dataset("validation", model.tokenizer, **options)
-    test = data.tf_dataset("test", model.tokenizer, **options)
+    train, validation, test = (
+        data.tf_dataset(split, model.tokenizer, **options)
+        for split in ("train", "validation", "test")
+    )
     lengths = data.encode("train", model.tokenizer, max_length=args.max_length).lengths
     print(
         f"  batching  : {int(train.cardinality())} batches of <= {args.batch_tokens} tokens, "
         f"padding {padded_fraction(train):.1%} (plain batches of 8: "
         f"{plain_batches_padded_fraction(lengths, 8):.1%})"
     )
-
     fit_started = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=args.epochs, verbose=2).history
     fit_seconds = time.perf_counter() - fit_started
@@ -110,6 +138,11 @@ def run(args: argparse.Namespace) -> int:
         f"  baseline  : always '{baseline['prediction']}' scores {baseline['accuracy']:.1%} "
         "test accuracy"
     )
+    return history
+
+
+def _show_predictions(model, data) -> None:
+    """Two test sequences of each class: truth, prediction and its probability."""
     print("  predictions (test sequences, two of each class):")
     test_records = data.records("test")
     records = [
@@ -123,23 +156,6 @@ def run(args: argparse.Namespace) -> int:
             f"    {record.id:<12} true {record.label:<16} predicted {prediction.label:<16} "
             f"({confidence:.0%})"
         )
-    saved = model.save_pretrained(args.out / "model")
-    print(f"  saved     : {saved}/ (reload with tfprot.load_model('{saved}'))")
-    curves = plot_learning_curves(
-        history,
-        args.out / "learning_curves.png",
-        title=f"tfprot demo: tiny-esm on cytosol vs membrane ({args.epochs} epochs)",
-    )
-    outputs = [("model", f"{saved}/"), ("learning curves", str(curves))]
-    if not args.no_fold:
-        outputs += _fold_one(test_records, args.out / "fold")
-    print("  outputs:")
-    for what, where in outputs:
-        print(f"    {what:<16}: {where}")
-    print(f"  done in {time.perf_counter() - started:.0f} s")
-    fold = "" if args.no_fold else " --fold-model tiny-esmfold"
-    print(f"  web app   : tfprot app --model {saved}{fold}  (then open http://127.0.0.1:7860)")
-    return 0
 
 
 def _fold_one(records, folder: Path) -> list[tuple[str, str]]:

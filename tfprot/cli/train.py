@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -144,44 +145,18 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
     import tensorflow as tf
 
     import tfprot
-    from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
-    from tfprot.cli._plots import confusion_matrix, plot_confusion_matrix, plot_learning_curves
-    from tfprot.distribute import (
-        check_run_identity,
-        epoch_datasets,
-        fit_resumable,
-        latest_position,
-        remove_checkpoints,
-    )
-    from tfprot.errors import OptionError
+    from tfprot.distribute import check_run_identity, epoch_datasets, remove_checkpoints
 
     started = time.perf_counter()
     tf.keras.utils.set_random_seed(args.seed)
-    data = read_training_data(args, args.task)
+    data = _read_data(args)
     dataset = data.dataset
-    print(f"tfprot train ({args.task})")
-    for line in describe_choices(data):
-        print(f"  {line}")
-    summary = dataset.summary()
-    for split in ("train", "validation", "test"):
-        print(f"  {split:<10}: {summary[split]['records']:>6} records")
-    if not dataset.records("test"):
-        raise OptionError(
-            f"{data.path}: the test split is empty, so nothing can be evaluated; give the data "
-            "a test split (or none at all, for a seeded 80/10/10 split)."
-        )
     tokenizer = tfprot.ProteinTokenizer.from_pretrained(args.checkpoint)
     _check_batch_tokens(dataset, tokenizer, args, data.path)
     identity = _run_identity(args, data)
     check_run_identity(resume_dir, identity)
 
-    strategy, kind = None, None
-    if args.strategy is not None:
-        from tfprot.distribute import choose_strategy
-
-        choice = choose_strategy(args.strategy)
-        strategy, kind = choice.strategy, choice.kind
-        print(f"  strategy  : {choice.kind}, {choice.num_replicas} replica(s): {choice.reason}")
+    strategy, kind = _strategy(args)
     splits = {
         split: _batches(dataset, split, tokenizer, args, strategy)
         for split in ("train", "validation", "test")
@@ -192,43 +167,7 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
     )
     model = _build(args, dataset, strategy, tokenizer)
     print(f"  model     : {args.checkpoint} (precision {model.info['precision']})")
-
-    every_steps, every_seconds = _checkpoint_interval(args, kind)
-    steps = int(train_epochs(0).cardinality())
-    total = steps * args.epochs
-    print(f"  resume    : {_describe_interval(every_steps, every_seconds)} into {resume_dir}")
-    position = latest_position(resume_dir)
-    resumed_from = 0
-    if position is not None:
-        resumed_from = position[0] * steps + position[1]
-        if resumed_from >= total:
-            print(
-                f"  resuming  : from step {total} of {total}: an earlier run of this command "
-                "trained to the end; evaluating and saving only"
-            )
-        else:
-            print(
-                f"  resuming  : from step {resumed_from} of {total} (epoch {position[0] + 1}, "
-                f"batch {position[1]} of {steps}), the checkpoint of an earlier run of this "
-                "command"
-            )
-    # The command says it above; the library's own "Resuming from..." line would repeat it.
-    logging.getLogger("tfprot.distribute.fault_tolerance").setLevel(logging.WARNING)
-    fit_started = time.perf_counter()
-    result = fit_resumable(
-        model,
-        train_epochs,
-        epochs=args.epochs,
-        checkpoint_dir=resume_dir,
-        save_every_steps=every_steps,
-        save_every_seconds=every_seconds,
-        validation_data=splits.get("validation"),
-        keep=1,
-        verbose=1 if interactive() else 2,
-        run_identity=identity,
-    )
-    history = result.history
-    fit_seconds = time.perf_counter() - fit_started
+    fitted = _fit(model, train_epochs, splits.get("validation"), args, resume_dir, identity, kind)
     scores = {
         split: {
             k: float(v) for k, v in model.evaluate(batches, return_dict=True, verbose=0).items()
@@ -239,20 +178,129 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
     metrics = {
         "task": args.task,
         "checkpoint": args.checkpoint,
-        "data": {"path": data.path, **data.choices, "summary": summary},
+        "data": {"path": data.path, **data.choices, "summary": dataset.summary()},
         "epochs": args.epochs,
         "precision": model.info["precision"],
-        "fit_seconds": round(fit_seconds, 1),
-        **({"resumed_from_step": resumed_from, "steps": total} if resumed_from else {}),
+        "fit_seconds": round(fitted.seconds, 1),
+        **(
+            {"resumed_from_step": fitted.resumed_from, "steps": fitted.total}
+            if fitted.resumed_from
+            else {}
+        ),
         **scores,
         "baseline": {**baseline, "what": dataset.task.baseline_what},
+        **data.report(),  # the split made (--split homology|random|FILE) and the leakage report
     }
+    _save(args, model, dataset, metrics, fitted.history, resume_dir)
+    remove_checkpoints(resume_dir)
+    _print_results(args, dataset.task, fitted, scores, baseline)
+    for line in data.summary_lines():  # the leakage report: test sequences' training relatives
+        print(f"  {line}")
+    print(f"  done in {time.perf_counter() - started:.0f} s (resume checkpoints removed)")
+    return 0
+
+
+def _read_data(args: argparse.Namespace):
+    """The training data (:func:`read_training_data`), described; an empty test split is
+    refused (nothing could be evaluated)."""
+    from tfprot.errors import OptionError
+
+    data = read_training_data(args, args.task)
+    print(f"tfprot train ({args.task})")
+    for line in describe_choices(data):
+        print(f"  {line}")
+    for split in ("train", "validation", "test"):
+        print(f"  {split:<10}: {len(data.dataset.records(split)):>6} records")
+    if not data.dataset.records("test"):
+        raise OptionError(
+            f"{data.path}: the test split is empty, so nothing can be evaluated; give the data "
+            "a test split (or none at all, for a seeded 80/10/10 split)."
+        )
+    return data
+
+
+def _strategy(args: argparse.Namespace):
+    """``(strategy, kind)`` of ``--strategy`` (said aloud), or ``(None, None)`` without one."""
+    if args.strategy is None:
+        return None, None
+    from tfprot.distribute import choose_strategy
+
+    choice = choose_strategy(args.strategy)
+    print(f"  strategy  : {choice.kind}, {choice.num_replicas} replica(s): {choice.reason}")
+    return choice.strategy, choice.kind
+
+
+@dataclass(frozen=True)
+class _Fitted:
+    """What training did: Keras' history, seconds in this run, the step it resumed from (0: a
+    fresh start) of ``total``."""
+
+    history: dict[str, list[float]]
+    seconds: float
+    resumed_from: int
+    total: int
+
+
+def _fit(model, train_epochs, validation, args, resume_dir: str, identity, kind) -> _Fitted:
+    """``fit_resumable`` with resume checkpoints in ``resume_dir``, continuing an earlier run of
+    the same command (said aloud)."""
+    from tfprot.distribute import fit_resumable
+
+    every_steps, every_seconds = _checkpoint_interval(args, kind)
+    steps = int(train_epochs(0).cardinality())
+    total = steps * args.epochs
+    print(f"  resume    : {_describe_interval(every_steps, every_seconds)} into {resume_dir}")
+    resumed_from = _resumed_from(resume_dir, steps, total)
+    # The command says it above; the library's own "Resuming from..." line would repeat it.
+    logging.getLogger("tfprot.distribute.fault_tolerance").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    result = fit_resumable(
+        model,
+        train_epochs,
+        epochs=args.epochs,
+        checkpoint_dir=resume_dir,
+        save_every_steps=every_steps,
+        save_every_seconds=every_seconds,
+        validation_data=validation,
+        keep=1,
+        verbose=1 if interactive() else 2,
+        run_identity=identity,
+    )
+    return _Fitted(result.history, time.perf_counter() - started, resumed_from, total)
+
+
+def _resumed_from(resume_dir: str, steps: int, total: int) -> int:
+    """The step an earlier run's checkpoint in ``resume_dir`` reached (0: none), said aloud."""
+    from tfprot.distribute import latest_position
+
+    position = latest_position(resume_dir)
+    if position is None:
+        return 0
+    resumed_from = position[0] * steps + position[1]
+    if resumed_from >= total:
+        print(
+            f"  resuming  : from step {total} of {total}: an earlier run of this command "
+            "trained to the end; evaluating and saving only"
+        )
+    else:
+        print(
+            f"  resuming  : from step {resumed_from} of {total} (epoch {position[0] + 1}, "
+            f"batch {position[1]} of {steps}), the checkpoint of an earlier run of this command"
+        )
+    return resumed_from
+
+
+def _save(args: argparse.Namespace, model, dataset, metrics, history, resume_dir: str) -> None:
+    """Write --out at once: the model, metrics.json, history.csv and the pictures (the test
+    split's confusion matrix where the task has one); a failure is one :class:`OutputError`."""
+    from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
+    from tfprot.cli._plots import confusion_matrix, plot_confusion_matrix, plot_learning_curves
 
     out = args.out
     ensure_replaceable(out, MARKER, "a tfprot train output")
     try:
         with atomic_folder(out) as staging:
-            model.save_pretrained(staging / "model", extra_info={"test_metrics": scores["test"]})
+            model.save_pretrained(staging / "model", extra_info={"test_metrics": metrics["test"]})
             write_text_atomic(staging / MARKER, json.dumps(metrics, indent=2) + "\n")
             write_text_atomic(staging / "history.csv", _history_csv(history))
             plot_learning_curves(
@@ -268,25 +316,26 @@ def _train(args: argparse.Namespace, resume_dir: str) -> int:
                 plot_confusion_matrix(matrix, classes, staging / "confusion_matrix.png")
     except Exception as error:
         raise _save_failed(error, out, resume_dir) from error
-    remove_checkpoints(resume_dir)
-    if resumed_from:
+
+
+def _print_results(args: argparse.Namespace, task, fitted: _Fitted, scores, baseline) -> None:
+    if fitted.resumed_from:
         print(
-            f"  training  : {args.epochs} epochs, resumed from step {resumed_from} of {total}: "
-            f"{fit_seconds:.0f} s in this run"
+            f"  training  : {args.epochs} epochs, resumed from step {fitted.resumed_from} of "
+            f"{fitted.total}: {fitted.seconds:.0f} s in this run"
         )
     else:
-        print(f"  training  : {args.epochs} epochs in {fit_seconds:.0f} s")
+        print(f"  training  : {args.epochs} epochs in {fitted.seconds:.0f} s")
     for split in scores:
         print(f"  {split:<10}: {_format_scores(scores[split])}")
-    print(f"  baseline  : {dataset.task.describe_baseline(baseline)} (same test set)")
+    out = args.out
+    print(f"  baseline  : {task.describe_baseline(baseline)} (same test set)")
     print(f"  saved     : {out / 'model'}/ (tfprot predict --model {out / 'model'} ...)")
     print(f"  metrics   : {out / MARKER}, {out / 'history.csv'}")
     pictures = [out / "learning_curves.png"]
-    if dataset.task.confusion_matrix:
+    if task.confusion_matrix:
         pictures.append(out / "confusion_matrix.png")
     print(f"  pictures  : {', '.join(str(p) for p in pictures)}")
-    print(f"  done in {time.perf_counter() - started:.0f} s (resume checkpoints removed)")
-    return 0
 
 
 def _check_batch_tokens(dataset, tokenizer, args: argparse.Namespace, path: str) -> None:
