@@ -162,3 +162,11 @@ def test_final_path_maps_live_staging_folders_only(tmp_path):
         assert final_path(staging / "model") == out / "model"
         assert final_path(tmp_path / "elsewhere") == tmp_path / "elsewhere"
     assert final_path(staging / "model") == staging / "model"  # no longer being written
+
+
+def test_a_folder_save_onto_a_file_is_an_output_error_naming_it(tmp_path):
+    target = tmp_path / "model"
+    target.write_text("a file")
+    with pytest.raises(OutputError, match=f"{target} exists and is not a folder"):
+        atomic_folder(target).__enter__()
+    assert target.read_text() == "a file"

@@ -129,9 +129,11 @@ def atomic_folder(target: str | os.PathLike) -> Iterator[Path]:
     import shutil
     import uuid
 
+    from tfprot.errors import OutputError
+
     target = Path(target)
     if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a folder; choose another output path.")
+        raise OutputError(f"{target} exists and is not a folder; choose another output path.")
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_staging(target)
     key = uuid.uuid4().hex[:8]

@@ -115,10 +115,6 @@ class LabelEncoder:
         """``{0: 'first class', ...}`` as transformers configs hold it."""
         return dict(enumerate(self.task.output_names(self.classes)))
 
-    @property
-    def label2id(self) -> dict[str, int]:
-        return {name: i for i, name in self.id2label.items()}
-
     def encode(self, record: ProteinRecord) -> np.ndarray:
         """The target of one record.
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -169,13 +168,6 @@ class ProteinTokenizer:
         if not add_special_tokens:
             return ids
         return np.concatenate([self.prefix, ids, self.suffix]).astype(np.int32)
-
-    def decode_residues(self, ids: Sequence[int]) -> str:
-        """Residue letters of token ids, special tokens dropped (rare residues come back as X
-        under the spaced convention)."""
-        tokens = self.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
-        special = set(self.tokenizer.all_special_tokens)
-        return "".join(token for token in tokens if token not in special)
 
     def __repr__(self) -> str:
         return (

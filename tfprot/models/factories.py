@@ -14,6 +14,7 @@ Then ``model.fit(train.take(2))``. Checkpoints: a preset (``'tiny-esm'`` offline
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 import os
@@ -135,63 +136,47 @@ def build_model(
     ('token', ['classifier', 'classifier'])
     """
     _check_config(checkpoint, config)
-    if strategy is not None:
-        with strategy.scope():
-            model = build_model(
-                checkpoint,
-                task,
-                labels,
-                precision=precision,
-                jit_compile=jit_compile,
-                learning_rate=learning_rate,
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        task = task_for(task)
+        encoder, data_summary = _label_encoder(task, labels)
+        trainable_layers = _check_trainable_layers(trainable_layers)
+        choice = resolve_precision(precision, hidden_size=hidden_size_of(checkpoint))
+        # The tokenizer first: it is cheap, and a folder without tokenizer files fails before
+        # the (slow) model load.
+        tokenizer = tokenizer or ProteinTokenizer.from_pretrained(checkpoint)
+        previous = _keras.mixed_precision.global_policy()
+        _keras.mixed_precision.set_global_policy(choice.policy)
+        try:
+            loaded = load_transformer(
+                checkpoint, task, **task.head_config(encoder.classes), **config
+            )
+            _silence_unused_weights(loaded.model)
+            _set_trainable_layers(loaded.model, trainable_layers)
+            info = {
+                "base_checkpoint": loaded.checkpoint,
+                "pretrained": loaded.pretrained,
+                "precision": choice.policy,
+                "precision_reason": choice.reason,
+                "max_length": tokenizer.max_length,
+                "trainable_layers": trainable_layers,
+            }
+            if data_summary:
+                info["data"] = data_summary
+            model = ProteinModel(loaded.model, task, encoder, tokenizer, info=info)
+        finally:
+            _keras.mixed_precision.set_global_policy(previous)
+        if compile:
+            compile_model(
+                model,
+                learning_rate=_learning_rate(learning_rate, loaded.pretrained, loaded.checkpoint),
                 weight_decay=weight_decay,
                 warmup_fraction=warmup_fraction,
                 total_steps=total_steps,
                 clipnorm=clipnorm,
-                trainable_layers=trainable_layers,
-                tokenizer=tokenizer,
-                compile=compile,
-                **config,
+                jit_compile=jit_compile,
             )
+    if strategy is not None:
         _note_strategy(model, strategy)
-        return model
-    task = task_for(task)
-    encoder, data_summary = _label_encoder(task, labels)
-    trainable_layers = _check_trainable_layers(trainable_layers)
-    hidden_size = hidden_size_of(checkpoint)
-    choice = resolve_precision(precision, hidden_size=hidden_size)
-    # The tokenizer first: it is cheap, and a folder without tokenizer files fails before the
-    # (slow) model load.
-    tokenizer = tokenizer or ProteinTokenizer.from_pretrained(checkpoint)
-    previous = _keras.mixed_precision.global_policy()
-    _keras.mixed_precision.set_global_policy(choice.policy)
-    try:
-        loaded = load_transformer(checkpoint, task, **task.head_config(encoder.classes), **config)
-        _silence_unused_weights(loaded.model)
-        _set_trainable_layers(loaded.model, trainable_layers)
-        info = {
-            "base_checkpoint": loaded.checkpoint,
-            "pretrained": loaded.pretrained,
-            "precision": choice.policy,
-            "precision_reason": choice.reason,
-            "max_length": tokenizer.max_length,
-            "trainable_layers": trainable_layers,
-        }
-        if data_summary:
-            info["data"] = data_summary
-        model = ProteinModel(loaded.model, task, encoder, tokenizer, info=info)
-    finally:
-        _keras.mixed_precision.set_global_policy(previous)
-    if compile:
-        compile_model(
-            model,
-            learning_rate=_learning_rate(learning_rate, loaded.pretrained, loaded.checkpoint),
-            weight_decay=weight_decay,
-            warmup_fraction=warmup_fraction,
-            total_steps=total_steps,
-            clipnorm=clipnorm,
-            jit_compile=jit_compile,
-        )
     return model
 
 

@@ -23,6 +23,7 @@ called.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -62,7 +63,7 @@ class Vocabulary(Protocol):
 _COUNTS = {1: "one class", 2: "two classes"}
 
 
-class ProteinTask:
+class ProteinTask(ABC):
     """Base of tfprot's tasks. A subclass sets the class attributes and implements
     :meth:`class_names`, :meth:`encode`, :meth:`target_summary`, :meth:`baseline`,
     :meth:`describe_baseline`, :meth:`loss`, :meth:`metrics` and :meth:`decode`; the other
@@ -136,23 +137,24 @@ class ProteinTask:
                 "Check the label column, or use a regression task for numbers."
             )
 
+    @abstractmethod
     def class_names(self, record: LabelledRecord, separator: str) -> Iterable[str]:
         """The class names ``record`` brings to a vocabulary fitted on it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def encode(self, record: LabelledRecord, vocabulary: Vocabulary) -> np.ndarray:
         """The target of one record; a :class:`LabelError` naming it if its label is missing,
         unknown or invalid."""
-        raise NotImplementedError
 
     def stratify_key(self, separator: str) -> Callable[[LabelledRecord], Hashable] | None:
         """What a seeded random split keeps the proportions of (``None``: nothing)."""
         return None
 
+    @abstractmethod
     def target_summary(self, targets: Sequence[np.ndarray], classes: tuple[str, ...]) -> dict:
         """Counts per class (or statistics) of encoded targets, for data summaries."""
-        raise NotImplementedError
 
+    @abstractmethod
     def baseline(
         self,
         train: Sequence[np.ndarray],
@@ -160,11 +162,10 @@ class ProteinTask:
         classes: tuple[str, ...],
     ) -> dict[str, Any]:
         """Scores on ``test`` of the constant prediction learnt from ``train`` (targets)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe_baseline(self, baseline: dict[str, Any]) -> str:
         """:meth:`baseline`'s result in words."""
-        raise NotImplementedError
 
     # -- the model (TensorFlow imported when called) ---------------------------------------------
     def output_names(self, classes: tuple[str, ...]) -> tuple[str, ...]:
@@ -188,13 +189,13 @@ class ProteinTask:
             config["problem_type"] = self.problem_type
         return config
 
+    @abstractmethod
     def loss(self):
         """The Keras loss (from float32 logits)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def metrics(self, num_labels: int) -> list:
         """The Keras metrics, for ``compile(weighted_metrics=...)``."""
-        raise NotImplementedError
 
     def outputs(self, logits):
         """The model's output from the head's float32 logits (a tensor)."""
@@ -206,12 +207,12 @@ class ProteinTask:
 
         return tf.nn.softmax(logits, axis=-1)
 
+    @abstractmethod
     def decode(
         self, logits: np.ndarray, vocabulary: Vocabulary, *, threshold: float = 0.5
     ) -> tuple[Any, Any]:
         """``(label, probabilities)`` of one sequence's logits (see
         :class:`tfprot.models.Prediction`)."""
-        raise NotImplementedError
 
     # -- words ---------------------------------------------------------------------------------
     def card_output(self, classes: tuple[str, ...]) -> list[str]:
