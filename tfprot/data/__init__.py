@@ -16,11 +16,12 @@ from tfprot.data.fasta import iter_fasta, read_fasta
 from tfprot.data.fasta_dir import read_fasta_dir
 from tfprot.data.flip import read_flip
 from tfprot.data.labels import IGNORE_INDEX, LabelEncoder, Task, infer_task
+from tfprot.data.leakage import LeakageReport, leakage_report
 from tfprot.data.memory import from_hf_dataset, from_lists
 from tfprot.data.readers import FORMATS, detect_format, read_records
 from tfprot.data.records import SPLITS, ProteinRecord, Source
 from tfprot.data.sequences import RESIDUES, clean_sequence
-from tfprot.data.splits import split_records
+from tfprot.data.splits import SplitReport, SplitResult, resolve_splits, split_records
 from tfprot.data.table import read_table
 from tfprot.data.tokenizer import ProteinTokenizer
 
@@ -33,10 +34,13 @@ __all__ = [
     "Batching",
     "EncodedExamples",
     "LabelEncoder",
+    "LeakageReport",
     "ProteinDataset",
     "ProteinRecord",
     "ProteinTokenizer",
     "Source",
+    "SplitReport",
+    "SplitResult",
     "Task",
     "clean_sequence",
     "detect_format",
@@ -46,6 +50,7 @@ __all__ = [
     "from_lists",
     "infer_task",
     "iter_fasta",
+    "leakage_report",
     "make_tf_dataset",
     "padded_fraction",
     "plain_batches_padded_fraction",
@@ -54,5 +59,6 @@ __all__ = [
     "read_flip",
     "read_records",
     "read_table",
+    "resolve_splits",
     "split_records",
 ]

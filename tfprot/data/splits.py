@@ -1,39 +1,446 @@
-"""Train/validation/test splits: the data's own, or a seeded (stratified) random one.
+"""Train/validation/test splits: the data's own, a seeded stratified random one, or a
+homology-aware one, with a report of what was done.
 
-Rules, in order:
+:func:`split_records` is the public entry point (``tfprot.split_records``): it makes a split —
+``method="random"`` (seeded, stratified by class) or ``method="homology"`` (no validation or test
+sequence has a relative above ``max_identity`` in another split; :mod:`tfprot.data.homology`) —
+and returns the records with their ``split`` set and a :class:`SplitReport`: sizes against the
+requested fractions, class balance, the clusters, every sequence moved or removed and why, and
+the leakage report (:mod:`tfprot.data.leakage`).
+
+:func:`resolve_splits` is what :class:`tfprot.ProteinDataset` does with records, in this order:
 
 1. Every record carries a split (FLIP ``SET``/``VALIDATION``, a table's ``set`` column, a
-   ``DatasetDict``): use them. If there is no validation split, ``validation_fraction`` of the
-   training records (stratified) become one; ``validation_fraction=0`` keeps none.
+   ``DatasetDict``, a split file, :func:`split_records`): use them. If there is no validation
+   split, ``validation_fraction`` of the training records (stratified) become one;
+   ``validation_fraction=0`` keeps none.
 2. No record carries a split: a seeded random split by ``fractions``, stratified by
    ``stratify_key`` (the class for classification) so every class keeps its share.
 3. Some records carry a split and others do not: an error naming the first one without.
 
 >>> from tfprot.data.memory import from_lists
 >>> records = from_lists(["MKT"] * 10, labels=["a"] * 5 + ["b"] * 5)
->>> splits = split_records(records, fractions=(0.6, 0.2, 0.2), stratify_key=lambda r: r.label)
+>>> splits = resolve_splits(records, fractions=(0.6, 0.2, 0.2), stratify_key=lambda r: r.label)
 >>> {name: [r.label for r in part] for name, part in splits.items()}
 {'train': ['a', 'a', 'a', 'b', 'b', 'b'], 'validation': ['a', 'b'], 'test': ['a', 'b']}
+>>> records, report = split_records(records, "random", fractions=(0.6, 0.2, 0.2), leakage=False)
+>>> [r.split for r in records][:5], report.sizes
+(['validation', 'test', 'train', 'train', 'train'], {'train': 6, 'validation': 2, 'test': 2})
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from tfprot.data.leakage import LeakageReport
 from tfprot.data.records import SPLITS, ProteinRecord
-from tfprot.errors import DataFormatError
+from tfprot.errors import DataFormatError, MissingDependencyError, OptionError
 
-__all__ = ["split_records"]
+__all__ = [
+    "METHODS",
+    "Relocated",
+    "SplitReport",
+    "SplitResult",
+    "resolve_splits",
+    "split_records",
+]
 
 logger = logging.getLogger(__name__)
 
+METHODS = ("homology", "random")
+"""The ways :func:`split_records` splits."""
+REMOVED = "removed"
+"""The ``set`` of a record a homology split left out (in split files)."""
+
+
+@dataclass(frozen=True)
+class Relocated:
+    """A record moved to another split, or removed, to keep the homology guarantee.
+
+    Attributes:
+        id: the record's id.
+        before: its split when its cluster was placed.
+        after: where it went: a split, or ``'removed'``.
+        relatives: ``(id, identity)`` of its relatives in other splits that made it go, closest
+            first.
+    """
+
+    id: str
+    before: str
+    after: str
+    relatives: tuple[tuple[str, float], ...] = ()
+
+    def describe(self) -> str:
+        """``'P12345 (test -> train: 62% identical to Q67890 and 2 more)'``."""
+        reason = ""
+        if self.relatives:
+            closest, identity = self.relatives[0]
+            more = len(self.relatives) - 1
+            reason = f": {identity:.0%} identical to {closest}" + (
+                f" and {more} more" if more else ""
+            )
+        return f"{self.id} ({self.before} -> {self.after}{reason})"
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    """What :func:`split_records` did, and how close it came to what was asked.
+
+    Attributes:
+        method: ``'homology'`` or ``'random'``.
+        seed: the seed.
+        fractions: the requested train/validation/test shares.
+        sizes: records per split.
+        label_counts: per split, records per class (``{}`` when not stratified).
+        max_identity, coverage: the homology threshold and coverage (``None`` for random).
+        clustering: the MMseqs2 command of the clusters, and ``tool`` its version.
+        clusters: the number of clusters; ``largest_cluster`` its size.
+        cluster_of: record id → its cluster's representative id (homology only).
+        violations: pairs across splits above ``max_identity`` after placing clusters, all
+            resolved by ``moved`` and ``removed``.
+        moved, removed: the records moved to another split or left out, with the relatives
+            that made them go.
+        leakage: the leakage report of the split, or ``None`` (``leakage_note`` says why).
+    """
+
+    method: str
+    seed: int
+    fractions: tuple[float, float, float]
+    sizes: dict[str, int]
+    label_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    max_identity: float | None = None
+    coverage: float | None = None
+    clustering: str | None = None
+    tool: str | None = None
+    clusters: int | None = None
+    largest_cluster: int | None = None
+    cluster_of: dict[str, str] = field(default_factory=dict, repr=False)
+    violations: int = 0
+    moved: tuple[Relocated, ...] = ()
+    removed: tuple[Relocated, ...] = ()
+    leakage: LeakageReport | None = None
+    leakage_note: str | None = None
+
+    @property
+    def achieved(self) -> dict[str, float]:
+        """The share of the kept records in each split."""
+        total = max(sum(self.sizes.values()), 1)
+        return {name: self.sizes[name] / total for name in SPLITS}
+
+    @property
+    def fraction_gap(self) -> float:
+        """The largest distance, in share, of a split's size from the request."""
+        return max(abs(self.achieved[n] - f) for n, f in zip(SPLITS, self.fractions, strict=True))
+
+    def label_gaps(self) -> dict[str, tuple[str, float, float]]:
+        """Per non-empty split, its class furthest from the whole set's class shares:
+        ``{split: (class, share in split, share overall)}`` (``{}`` when not stratified)."""
+        if not self.label_counts:
+            return {}
+        overall: Counter = Counter()
+        for counts in self.label_counts.values():
+            overall.update(counts)
+        total = sum(overall.values())
+        gaps = {}
+        for name in SPLITS:
+            counts = self.label_counts.get(name, {})
+            size = sum(counts.values())
+            if not size:
+                continue
+            label = max(
+                sorted(overall), key=lambda k: abs(counts.get(k, 0) / size - overall[k] / total)
+            )
+            gaps[name] = (label, counts.get(label, 0) / size, overall[label] / total)
+        return gaps
+
+    def describe(self) -> list[str]:
+        """The report in a few lines, for people."""
+        requested = "/".join(f"{f * 100:g}" for f in self.fractions)
+        if self.method == "homology":
+            lines = [
+                f"homology split ({self.tool}, {self.clustering}, seed {self.seed}): no validation "
+                f"or test sequence has a relative in another split above {self.max_identity:.0%} "
+                f"identity over {self.coverage:.0%} coverage",
+                f"{self.clusters:,} clusters placed whole (the largest: {self.largest_cluster:,} "
+                "sequences)",
+            ]
+        else:
+            lines = [
+                f"random split (seed {self.seed}" + (", stratified)" if self.label_counts else ")")
+            ]
+        lines.append(
+            "sizes: "
+            + ", ".join(
+                f"{name} {self.sizes[name]:,} ({self.achieved[name]:.1%})" for name in SPLITS
+            )
+            + f"; requested {requested}"
+        )
+        if self.method == "homology":
+            line = f"{self.violations:,} pairs across splits resolved: {len(self.moved):,} moved"
+            if self.moved:
+                line += " (" + ", ".join(r.describe() for r in self.moved[:3])
+                line += ", ...)" if len(self.moved) > 3 else ")"
+            line += f", {len(self.removed):,} removed"
+            if self.removed:
+                line += " (" + ", ".join(r.describe() for r in self.removed[:3])
+                line += ", ...)" if len(self.removed) > 3 else ")"
+            lines.append(line)
+        gaps = self.label_gaps()
+        if gaps:
+            split, (label, share, overall) = max(
+                gaps.items(), key=lambda item: abs(item[1][1] - item[1][2])
+            )
+            lines.append(
+                f"class balance: at most {abs(share - overall) * 100:.1f} points from the whole "
+                f"set ({split}: {label} {share:.1%} vs {overall:.1%})"
+            )
+        if self.leakage is not None:
+            lines.append("leakage: " + self.leakage.describe())
+            if self.leakage.warning:
+                lines.append("warning: " + self.leakage.warning)
+        elif self.leakage_note:
+            lines.append(f"leakage: not measured ({self.leakage_note})")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: everything but the cluster of each record (see the split file)."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "seed": self.seed,
+            "fractions": {n: f for n, f in zip(SPLITS, self.fractions, strict=True)},
+            "sizes": dict(self.sizes),
+            "achieved": {n: round(v, 6) for n, v in self.achieved.items()},
+        }
+        if self.label_counts:
+            out["label_counts"] = self.label_counts
+            out["label_gaps"] = {
+                split: {"class": label, "share": round(share, 6), "overall": round(overall, 6)}
+                for split, (label, share, overall) in self.label_gaps().items()
+            }
+        if self.method == "homology":
+            out.update(
+                max_identity=self.max_identity,
+                coverage=self.coverage,
+                tool=self.tool,
+                clustering=self.clustering,
+                clusters=self.clusters,
+                largest_cluster=self.largest_cluster,
+                violations_resolved=self.violations,
+                moved=[_relocated_dict(r) for r in self.moved],
+                removed=[_relocated_dict(r) for r in self.removed],
+            )
+        if self.leakage is not None:
+            out["leakage"] = self.leakage.as_dict()
+        elif self.leakage_note:
+            out["leakage"] = {"measured": False, "why": self.leakage_note}
+        return out
+
+
+class SplitResult(NamedTuple):
+    """What :func:`split_records` returns: ``records, report = split_records(...)``."""
+
+    records: list[ProteinRecord]
+    """The kept records in input order, each with its ``split`` set."""
+    report: SplitReport
+
 
 def split_records(
+    records: Iterable[ProteinRecord],
+    method: str = "homology",
+    *,
+    max_identity: float = 0.3,
+    coverage: float = 0.8,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    task: Any = None,
+    separator: str = ";",
+    leakage: bool | None = None,
+    threads: int | None = None,
+) -> SplitResult:
+    """Split records into train, validation and test, and report how.
+
+    Args:
+        records: the records (ids must be unique); splits they carry are replaced.
+        method: ``'homology'``: clusters placed whole, then no validation or test record has a
+            relative above ``max_identity`` in another split (MMseqs2; see
+            :mod:`tfprot.data.homology`); ``'random'``: a seeded random split.
+        max_identity: homology: the largest identity allowed across splits (0-1).
+        coverage: the share of both sequences an alignment must cover to count as related
+            (homology and the leakage report).
+        fractions: requested train/validation/test shares, summing to 1.
+        seed: the same seed gives the same split of the same records.
+        task: what stratification keeps in proportion: a task name or
+            :class:`~tfprot.tasks.ProteinTask` (classes for classification, label sets for
+            multi-label, nothing for regression); default: inferred from the labels, if any.
+        separator: splits multi-label strings.
+        leakage: measure the leakage report (needs MMseqs2); ``None``: always for homology, for
+            random when MMseqs2 is found (else ``report.leakage_note`` says why not).
+        threads: MMseqs2's threads (default: the CPUs this process may use).
+
+    Returns:
+        ``SplitResult(records, report)``: the kept records with ``split`` set, input order; the
+        :class:`SplitReport` (removed records are listed there, never dropped silently).
+
+    Raises:
+        OptionError: an unknown method or a value out of range.
+        DataFormatError: no records, or an id repeated.
+        MissingDependencyError: MMseqs2 is needed and not found.
+    """
+    from tfprot.data.mmseqs import find_mmseqs
+
+    records = list(records)
+    _check_options(method, max_identity, coverage, fractions)
+    if not records:
+        raise DataFormatError("No records to split.")
+    repeated = [name for name, n in Counter(r.id for r in records).items() if n > 1]
+    if repeated:
+        raise DataFormatError(
+            f"{len(repeated)} ids appear more than once ({repeated[:5]}); a split is written by "
+            "id, so ids must be unique (read the data with duplicates='first' or 'last')."
+        )
+    if any(r.split is not None for r in records):
+        logger.info("The records' own splits are replaced by a %s split.", method)
+    key = _stratify_key(records, task, separator)
+    groups = [key(r) if key else None for r in records]
+    tool = None
+    if method == "homology" or leakage:
+        tool = find_mmseqs(threads)
+    elif leakage is None:
+        try:
+            tool = find_mmseqs(threads)
+        except MissingDependencyError as error:
+            note = f"MMseqs2 not found: {error}"
+            logger.warning("Leakage report skipped: %s", note)
+    report_fields: dict[str, Any] = {}
+    if method == "homology":
+        from tfprot.data.homology import partition
+
+        found = partition(
+            [r.sequence for r in records],
+            groups,
+            fractions=fractions,
+            max_identity=max_identity,
+            coverage=coverage,
+            seed=seed,
+            mmseqs=tool,
+        )
+        chosen = found.splits
+        members = Counter(found.representative)
+        ids = [r.id for r in records]
+
+        def relocated(r) -> Relocated:
+            relatives = tuple((ids[j], round(v, 4)) for j, v in r.relatives)
+            return Relocated(ids[r.index], r.before, r.after, relatives)
+
+        report_fields = {
+            "max_identity": max_identity,
+            "coverage": coverage,
+            "clustering": found.clustering,
+            "tool": f"MMseqs2 {tool.version}",
+            "clusters": len(members),
+            "largest_cluster": max(members.values()),
+            "cluster_of": {ids[i]: ids[rep] for i, rep in enumerate(found.representative)},
+            "violations": found.violations,
+            "moved": tuple(relocated(r) for r in found.moved),
+            "removed": tuple(relocated(r) for r in found.removed),
+        }
+        for r in found.removed:
+            logger.warning("Homology split: removed %s", relocated(r).describe())
+    else:
+        chosen = _random_splits(groups, fractions, seed)
+    kept = [
+        dataclasses.replace(r, split=name)
+        for r, name in zip(records, chosen, strict=True)
+        if name != REMOVED
+    ]
+    sizes = {name: sum(r.split == name for r in kept) for name in SPLITS}
+    label_counts: dict[str, dict[str, int]] = {}
+    if key is not None:
+        for name in SPLITS:
+            counts = Counter(str(key(r)) for r in kept if r.split == name)
+            label_counts[name] = dict(sorted(counts.items()))
+    leakage_report_, note = None, None
+    train = [r for r in kept if r.split == "train"]
+    test = [r for r in kept if r.split == "test"]
+    if tool is not None and leakage is not False and train and test:
+        from tfprot.data.leakage import leakage_report
+
+        leakage_report_ = leakage_report(train, test, coverage=coverage, mmseqs=tool)
+    elif leakage is False:
+        pass
+    elif not (train and test):
+        note = "no training or no test records"
+    else:
+        note = "MMseqs2 not found"
+    report = SplitReport(
+        method=method,
+        seed=seed,
+        fractions=tuple(fractions),
+        sizes=sizes,
+        label_counts=label_counts,
+        leakage=leakage_report_,
+        leakage_note=note,
+        **report_fields,
+    )
+    logger.info("Split: %s", "; ".join(report.describe()[:3]))
+    return SplitResult(kept, report)
+
+
+def _check_options(
+    method: str, max_identity: float, coverage: float, fractions: Sequence[float]
+) -> None:
+    if method not in METHODS:
+        raise OptionError(f"Unknown split method {method!r}. Expect one of {METHODS}.")
+    if not 0 < max_identity < 1:
+        raise OptionError(
+            f"max_identity must be between 0 and 1 (e.g. 0.3 for 30% identity), got {max_identity}."
+        )
+    if not 0 <= coverage <= 1:
+        raise OptionError(f"coverage must be between 0 and 1 (e.g. 0.8), got {coverage}.")
+    if (
+        len(fractions) != 3
+        or any(f < 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-6
+        or fractions[0] <= 0
+    ):
+        raise OptionError(
+            "fractions must be three shares (train, validation, test) summing to 1, with some "
+            f"training, got {tuple(fractions)}."
+        )
+
+
+def _stratify_key(
+    records: Sequence[ProteinRecord], task: Any, separator: str
+) -> Callable[[ProteinRecord], Hashable] | None:
+    """The task's stratification key; the task inferred from the labels when not given."""
+    from tfprot.data.labels import infer_task
+    from tfprot.tasks import task_for
+
+    if task is None:
+        if not any(r.label is not None or r.residue_labels is not None for r in records):
+            return None
+        task = infer_task(records, separator)
+    return task_for(task).stratify_key(separator)
+
+
+def _relocated_dict(r: Relocated) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "from": r.before,
+        "to": r.after,
+        "relatives": [{"id": name, "identity": value} for name, value in r.relatives[:5]],
+        "relatives_count": len(r.relatives),
+    }
+
+
+def resolve_splits(
     records: Sequence[ProteinRecord],
     *,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
@@ -102,25 +509,32 @@ def _assign(
     seed: int,
     stratify_key: Callable[[ProteinRecord], Hashable] | None,
 ) -> dict[str, list[ProteinRecord]]:
+    groups = [stratify_key(record) if stratify_key else None for record in records]
+    parts: dict[str, list[ProteinRecord]] = {name: [] for name in SPLITS}
+    for record, name in zip(records, _random_splits(groups, fractions, seed), strict=True):
+        parts[name].append(dataclasses.replace(record, split=name))
+    return parts
+
+
+def _random_splits(
+    groups: Sequence[Hashable], fractions: tuple[float, float, float], seed: int
+) -> list[str]:
+    """A seeded random split name per position; each group is split by ``fractions``."""
     rng = np.random.default_rng(seed)
-    groups: dict[Hashable, list[int]] = defaultdict(list)
-    for index, record in enumerate(records):
-        groups[stratify_key(record) if stratify_key else None].append(index)
-    chosen: dict[int, str] = {}
-    for key in sorted(groups, key=repr):
-        members = groups[key]
-        order = rng.permutation(len(members))
-        counts = _counts(len(members), fractions)
+    members: dict[Hashable, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[group].append(index)
+    chosen = [""] * len(groups)
+    for key in sorted(members, key=repr):
+        indices = members[key]
+        order = rng.permutation(len(indices))
+        counts = _counts(len(indices), fractions)
         start = 0
         for name, count in zip(SPLITS, counts, strict=False):
             for position in order[start : start + count]:
-                chosen[members[position]] = name
+                chosen[indices[position]] = name
             start += count
-    parts: dict[str, list[ProteinRecord]] = {name: [] for name in SPLITS}
-    for index, record in enumerate(records):
-        name = chosen[index]
-        parts[name].append(dataclasses.replace(record, split=name))
-    return parts
+    return chosen
 
 
 def _counts(size: int, fractions: tuple[float, float, float]) -> tuple[int, int, int]:
