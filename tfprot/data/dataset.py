@@ -31,7 +31,7 @@ from tfprot.data.encoding import EncodedExamples, encode_records
 from tfprot.data.labels import LabelEncoder, infer_task
 from tfprot.data.readers import read_records
 from tfprot.data.records import SPLITS, ProteinRecord
-from tfprot.data.splits import split_records
+from tfprot.data.splits import resolve_splits
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError, LabelError
 from tfprot.tasks import ProteinTask, Task, task_for
@@ -101,7 +101,7 @@ class ProteinDataset:
             task = label_encoder.task if label_encoder else infer_task(records, separator)
         self.task = task_for(task)
         self.name = name
-        self.splits = split_records(
+        self.splits = resolve_splits(
             records,
             fractions=fractions,
             validation_fraction=validation_fraction,
