@@ -182,10 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
         "curves": curves,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    from tfprot._io import write_text_atomic
+    from benchmarks.common import write_text
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
+    write_text(args.out, json.dumps(result, indent=2) + "\n")
     print(table(rows))
     print("ratios:", json.dumps(result["ratios"]))
     if curves:

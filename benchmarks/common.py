@@ -13,6 +13,7 @@ every recipe starts from the same numbers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -154,7 +155,7 @@ def checkpoint_folder(size: ModelSize, seed: int = 0, *, isolated: bool = False)
     import torch
     from transformers import EsmConfig, EsmForSequenceClassification, EsmTokenizer
 
-    import tfprot  # noqa: F401  (Keras 2 before TensorFlow)
+    import tfprot  # (first: Keras 2 before TensorFlow)
     from tfprot.data.tokenizer import esm2_vocab_file
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -181,11 +182,9 @@ def checkpoint_folder(size: ModelSize, seed: int = 0, *, isolated: bool = False)
     )
     EsmForSequenceClassification(config).save_pretrained(staging)
     EsmTokenizer(vocab_file=str(esm2_vocab_file())).save_pretrained(staging)
-    from tfprot.data.labels import Task
-    from tfprot.models.checkpoints import load_transformer
-
-    loaded = load_transformer(staging, Task.CLASSIFICATION)  # tfprot's PyTorch → TF conversion
-    loaded.model.save_pretrained(staging, safe_serialization=False)  # adds tf_model.h5
+    # tfprot's PyTorch → TF conversion, as a user gets it: a classifier built from the folder.
+    converted = tfprot.sequence_classifier(staging, CLASSES, precision="float32", compile=False)
+    converted.transformer.save_pretrained(staging, safe_serialization=False)  # adds tf_model.h5
     os.replace(staging, folder) if not folder.exists() else None
     return folder
 
@@ -223,9 +222,9 @@ class EpochClock:
     def __new__(cls):
         import time
 
-        from tfprot._keras import keras
+        import tensorflow as tf
 
-        class _Clock(keras().callbacks.Callback):
+        class _Clock(tf.keras.callbacks.Callback):
             def __init__(self):
                 super().__init__()
                 self.seconds: list[float] = []
@@ -301,3 +300,21 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(json.dumps([str(checkpoint_folder(SIZES[name], args.seed)) for name in args.prepare]))
+
+
+@contextlib.contextmanager
+def replaced(path: Path):
+    """A temporary file beside ``path`` that replaces it when the block ends well: a killed run
+    never leaves half a result file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a result file (UTF-8) whole or not at all (:func:`replaced`)."""
+    with replaced(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import DATA, ROOT, SIZES, checkpoint_folder
+from benchmarks.common import DATA, ROOT, SIZES, checkpoint_folder, replaced, write_text
 
 RESULTS = ROOT / "benchmarks" / "results"
 POLICIES = ("float32", "mixed_bfloat16")
@@ -54,8 +54,7 @@ def train_curve(
     import tensorflow as tf
 
     import tfprot
-    from tfprot._keras import keras
-    from tfprot.data.labels import IGNORE_INDEX
+    from tfprot.data import IGNORE_INDEX
 
     folder = checkpoint_folder(SIZES["esm2_t6_8M"])
     data, test = secondary_structure(test_count)
@@ -70,7 +69,7 @@ def train_curve(
                 evaluate_after.append((len(batches) - 1, seen))
             if seen >= budget:
                 break
-    keras().utils.set_random_seed(seed)
+    tf.keras.utils.set_random_seed(seed)
     model = tfprot.token_classifier(
         folder, data, precision=policy, learning_rate=lr, total_steps=len(batches)
     )
@@ -84,7 +83,7 @@ def train_curve(
 
     points = [(0, accuracy())]
 
-    class Evaluate(keras().callbacks.Callback):
+    class Evaluate(tf.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             for index, tokens in evaluate_after:
                 if index == batch:
@@ -120,8 +119,6 @@ def plot(curves: list[dict], path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tfprot._io import atomic_path
-
     figure, axis = plt.subplots(figsize=(6.4, 4))
     colours = {"float32": "tab:blue", "mixed_bfloat16": "tab:orange"}
     for curve in curves:
@@ -139,7 +136,7 @@ def plot(curves: list[dict], path) -> None:
     axis.set_title("esm2_t6_8M size, random init: FLIP secondary structure (3 states)")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    with atomic_path(path) as temporary:
+    with replaced(path) as temporary:
         figure.savefig(temporary, format="png", dpi=120)
     plt.close(figure)
 
@@ -173,8 +170,6 @@ def main() -> None:
             )
             print(json.dumps(curve), flush=True)
         return
-    from tfprot._io import write_text_atomic
-
     curves = []
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
     for policy in POLICIES:  # one process each: a policy is process-wide state in Keras
@@ -192,7 +187,7 @@ def main() -> None:
     auto = auto_choice()
     result = {"curves": curves, "auto_choice": auto}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(RESULTS / "curves.json", json.dumps(result, indent=2) + "\n")
+    write_text(RESULTS / "curves.json", json.dumps(result, indent=2) + "\n")
     plot(curves, RESULTS / "curves.png")
     print(json.dumps(result))
 

@@ -18,7 +18,16 @@ import time
 
 import numpy as np
 
-from benchmarks.common import SIZES, Row, checkpoint_folder, emit, load_subset, median, peak_rss_mb
+from benchmarks.common import (
+    CLASSES,
+    SIZES,
+    Row,
+    checkpoint_folder,
+    emit,
+    load_subset,
+    median,
+    peak_rss_mb,
+)
 
 REFERENCE_BATCH_TOKENS = 4096
 
@@ -100,26 +109,20 @@ def pytorch_reference(size_name: str, count: int, passes: int, peak_flops: dict 
 
 def tfprot_embed(size_name: str, count: int, passes: int, peak_flops: dict | None = None):
     import tfprot
-    from tfprot._keras import keras
-    from tfprot.models.checkpoints import hidden_size_of, load_transformer
-    from tfprot.models.embeddings import embed_with
-    from tfprot.models.precision import resolve_precision
 
     size = SIZES[size_name]
     folder = checkpoint_folder(size)
     subset = load_subset(count)
-    # tfprot.embed(folder, sequences) = these steps; the model is loaded once and embedding timed.
-    choice = resolve_precision("auto", hidden_size=hidden_size_of(folder))
-    keras().mixed_precision.set_global_policy(choice.policy)
-    encoder = load_transformer(folder, None).model
-    keras().mixed_precision.set_global_policy("float32")
-    tokenizer = tfprot.ProteinTokenizer.from_pretrained(folder)
+    # tfprot.embed(folder, sequences) loads the model on every call; to time the embedding
+    # alone, the model is loaded once (precision "auto", as tfprot.embed picks it) and its
+    # encoder embeds: ProteinModel.embed, the same embedding code.
+    model = tfprot.sequence_classifier(folder, CLASSES, precision="auto", compile=False)
     sequences = list(subset.sequences)
-    result = embed_with(encoder, tokenizer, sequences, progress=False)  # traces
+    result = model.embed(sequences, progress=False)  # traces
     seconds = []
     for _ in range(passes):
         start = time.perf_counter()
-        embed_with(encoder, tokenizer, sequences, progress=False)
+        model.embed(sequences, progress=False)
         seconds.append(time.perf_counter() - start)
     pad = _embed_pad_fraction(subset, 16384)
     row = _row(
@@ -128,9 +131,9 @@ def tfprot_embed(size_name: str, count: int, passes: int, peak_flops: dict | Non
         subset,
         median(seconds),
         pad,
-        (peak_flops or {}).get("bfloat16" if "bfloat16" in choice.policy else "float32"),
-        precision=choice.policy,
-        precision_reason=choice.reason,
+        (peak_flops or {}).get("bfloat16" if "bfloat16" in model.info["precision"] else "float32"),
+        precision=model.info["precision"],
+        precision_reason=model.info["precision_reason"],
         batch_tokens=16384,
     )
     return row, np.asarray(result.vectors)

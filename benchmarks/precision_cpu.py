@@ -21,16 +21,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
-import tfprot  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
-from tfprot._keras import keras
-from tfprot.data.labels import LabelEncoder, Task
-from tfprot.data.tokenizer import ProteinTokenizer
+import tfprot  # (first: selects Keras 2 before TensorFlow is imported)
 from tfprot.models.checkpoints import tiny_config
-from tfprot.models.factories import _silence_unused_weights, compile_model
-from tfprot.models.protein_model import ProteinModel
 from tfprot.presets import PRESETS
 
 POLICIES = ("float32", "mixed_bfloat16")
@@ -49,29 +45,26 @@ def create_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build(size: str, policy: str) -> ProteinModel:
-    """A token classifier of the ``size`` architecture under ``policy``, compiled like tfprot's."""
-    from transformers import TFEsmForTokenClassification
+def build(size: str, policy: str, folder: Path) -> tfprot.ProteinModel:
+    """A token classifier of the ``size`` architecture under ``policy``, from random weights
+    saved in ``folder`` (written once), built by tfprot's factory as a user builds one."""
+    if not (folder / "config.json").is_file():
+        from transformers import TFEsmForTokenClassification
 
-    k = keras()
-    config = tiny_config(
-        PRESETS[size], token_dropout=True, max_position_embeddings=1026, num_labels=3
-    )
-    previous = k.mixed_precision.global_policy()
-    k.mixed_precision.set_global_policy(policy)
-    try:
-        transformer = TFEsmForTokenClassification(config)
-        transformer(transformer.dummy_inputs, training=False)
-        _silence_unused_weights(transformer)  # contact head, unused position table
-        model = ProteinModel(
-            transformer,
-            Task.TOKEN,
-            LabelEncoder(Task.TOKEN, ("H", "E", "C")),
-            ProteinTokenizer.from_pretrained("tiny-esm"),
+        config = tiny_config(
+            PRESETS[size], token_dropout=True, max_position_embeddings=1026, num_labels=3
         )
-    finally:
-        k.mixed_precision.set_global_policy(previous)
-    return compile_model(model, learning_rate=1e-4, total_steps=1000)
+        transformer = TFEsmForTokenClassification(config)
+        transformer(transformer.dummy_inputs, training=False)  # create the weights
+        transformer.save_pretrained(str(folder))
+    return tfprot.token_classifier(
+        folder,
+        ["H", "E", "C"],
+        precision=policy,
+        learning_rate=1e-4,
+        total_steps=1000,
+        tokenizer=tfprot.ProteinTokenizer.from_pretrained("tiny-esm"),
+    )
 
 
 def batch(size: int, tokens: int, seed: int = 0) -> tuple[dict, np.ndarray]:
@@ -91,13 +84,16 @@ def timed(step, repeats: int) -> float:
 
 
 def run(args: argparse.Namespace) -> dict:
+    import tempfile
+
     import tensorflow as tf
 
     x, y = batch(args.batch, args.tokens)
     results = {}
     for size in args.sizes:
         hidden = PRESETS[size].hidden_size
-        models = {policy: build(size, policy) for policy in POLICIES}
+        with tempfile.TemporaryDirectory(prefix="tfprot-precision-") as checkpoint:
+            models = {policy: build(size, policy, Path(checkpoint)) for policy in POLICIES}
         train = {p: (lambda m=m: m.train_on_batch(x, y)) for p, m in models.items()}
         forward = {
             p: tf.function(lambda batch, m=m: m(batch, training=False)) for p, m in models.items()
@@ -165,14 +161,13 @@ def layer_step_speedup(hidden_size: int, repeats: int = 10) -> float:
     mask = tf.zeros((rows, 1, 1, length))
 
     def step_under(policy: str):
-        k = keras()
-        previous = k.mixed_precision.global_policy()
-        k.mixed_precision.set_global_policy(policy)
+        previous = tf.keras.mixed_precision.global_policy()
+        tf.keras.mixed_precision.set_global_policy(policy)
         try:
             layer = TFEsmLayer(config, name=f"probe_{policy}")
             layer.build(None)
         finally:
-            k.mixed_precision.set_global_policy(previous)
+            tf.keras.mixed_precision.set_global_policy(previous)
 
         @tf.function
         def step():
