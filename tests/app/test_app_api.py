@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from app_support import app_environment, bundled_sequences, free_port, served
@@ -98,3 +99,29 @@ def test_only_predict_is_offered_to_programs(client):
     assert list(endpoints) == ["/predict"]
     parameters = endpoints["/predict"]["parameters"]
     assert [p["parameter_name"] for p in parameters] == ["text"]
+
+
+def test_the_readme_snippet_runs_against_a_running_app(space_url):
+    """The README's gradio_client block, as written but for the app's address."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "gradio_client" in b]
+    assert 'Client("http://127.0.0.1:7860/")' in block
+    code = block.replace("http://127.0.0.1:7860/", space_url)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=app_environment(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "['cytoplasmic', 'plasma_membrane']" in result.stdout
+
+
+def test_concurrent_requests_queue_and_all_get_their_answers(client):
+    entries = bundled_sequences(per_class=3, longest=200)
+    jobs = [client.submit(f">{i}\n{s}", api_name="/predict") for i, s, _ in entries]
+    answers = [job.result(timeout=120) for job in jobs]
+    assert [a["predictions"][0]["id"] for a in answers] == [i for i, _, _ in entries]

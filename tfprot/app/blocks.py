@@ -29,6 +29,9 @@ __all__ = ["build_blocks", "error_markdown"]
 CONCURRENCY_ID = "model"
 """The queue slot the page and the API share: one request at a time reaches the model."""
 
+CACHE_SECONDS = (3600, 3600)
+"""Gradio's copies of answered files (CSV, PDB, pictures): every hour, those over an hour old go."""
+
 PLACEHOLDER = ">P1 my protein\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQ..."
 
 
@@ -57,7 +60,9 @@ def build_blocks(predictor: Predictor) -> Any:
 
     gr = import_gradio()
     settings = predictor.settings
-    with gr.Blocks(analytics_enabled=False, title=predictor.title) as blocks:
+    with gr.Blocks(
+        analytics_enabled=False, title=predictor.title, delete_cache=CACHE_SECONDS
+    ) as blocks:
         gr.Markdown(f"# {markdown_text(predictor.title)}\n{predictor.description}", elem_id="about")
         if predictor.warnings:
             gr.HTML(banner_html(predictor.warnings), elem_id="untrained-banner")

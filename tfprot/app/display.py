@@ -25,8 +25,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tfprot.errors import OptionError
-
 __all__ = ["TaskView", "markdown_text", "summary_markdown", "view_for"]
 
 
@@ -48,7 +46,7 @@ class TaskView:
 
     def record(self, prediction: Any) -> dict[str, Any]:
         """The API's JSON for one sequence."""
-        return {"id": prediction.id, "label": prediction.label}
+        return {"id": prediction.id, "label": str(prediction.label)}
 
     def chart_rows(self, predictions: Sequence[Any]) -> list[dict[str, Any]]:
         """Rows ``(id, class, probability)`` of the probability chart."""
@@ -131,13 +129,17 @@ VIEWS: dict[str, TaskView] = {
 
 
 def view_for(task: str) -> TaskView:
-    """The view of ``task`` (``model.task.value``)."""
-    try:
-        return VIEWS[task]
-    except KeyError:
-        raise OptionError(
-            f"The app cannot show task {task!r}; expected one of {sorted(VIEWS)}."
-        ) from None
+    """The view of ``task`` (``model.task.value``); a task the app does not know yet (one
+    registered by a user) gets the plain view: its label per sequence, no chart.
+
+    >>> type(view_for("token")).__name__, type(view_for("binary")).__name__
+    ('TokenView', 'TaskView')
+    """
+    return VIEWS.get(task, PLAIN)
+
+
+PLAIN = TaskView()
+"""The view of a task without its own: the label as text."""
 
 
 def _probabilities(prediction: Any) -> dict[str, float]:
