@@ -1,45 +1,46 @@
 """tfprot.models.esm_fast: the fused encoder layer computes transformers' function.
 
-The reference is transformers' own ``TFEsmLayer.call`` (``esm_fast.ORIGINALS``), run on the same
-model with the same weights and inputs: logits, hidden states and the gradient of every variable
-must agree under float32. The custom gradients are checked against TensorFlow's automatic ones in
-float64, and the bfloat16 path against float32 (no less accurate than transformers' own layer).
-The PyTorch models are compared with the same fused path in ``test_equivalence.py``.
+The reference is a transformers twin of the same model (same class, config and weights, with
+transformers' own ``TFEsmLayer``), run on the same inputs: logits, hidden states and the
+gradient of every variable must agree under float32. The custom gradients are checked against
+TensorFlow's automatic ones in float64, and the bfloat16 path against float32 (no less accurate
+than transformers' own layer). The PyTorch models are compared with the same fused path in
+``test_equivalence.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from transformers.models.esm import modeling_tf_esm as esm
+from esm_twins import FIXES_ONLY, esm_inputs, weight_name
+from esm_twins import build as build_model
+from esm_twins import twin as twin_of
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import cpu_ops, esm_fast
-from tfprot.models.checkpoints import tiny_config
-
-MASK_ID, CLS_ID, EOS_ID, PAD_ID = 32, 0, 2, 1
+from tfprot.models import cpu_ops, esm_fast, esm_layers
+from tfprot.models.protein_model import ProteinModel
 
 
-@contextlib.contextmanager
-def upstream_layer():
-    """transformers' encoder layer for the length of the block."""
-    patched = esm.TFEsmLayer.call
-    esm.TFEsmLayer.call = esm_fast.ORIGINALS["layer_call"]
-    try:
-        yield
-    finally:
-        esm.TFEsmLayer.call = patched
+def build(kind: str, **overrides):
+    """A tiny ESM model with tfprot's layers, 4 layers deep."""
+    return build_model(kind, num_hidden_layers=4, **overrides)
+
+
+def upstream_twin(model):
+    """The same model with transformers' encoder layer (tfprot's fixes kept, as before them)."""
+    return twin_of(model, FIXES_ONLY)
 
 
 @contextlib.contextmanager
 def counting_fused_calls():
     """Records the layer calls that take the fused path: 1 where only the first token is
     computed, else 'all' (and checks the output's length where it is known)."""
-    calls: list[int | None] = []
+    calls: list[int | str] = []
     original = esm_fast._fused_layer
 
     def spy(layer, hidden_states, attention_mask, training, first_only):
@@ -49,62 +50,39 @@ def counting_fused_calls():
         calls.append(1 if first_only else "all")
         return out
 
-    esm_fast._fused_layer = spy
-    try:
+    with mock.patch.object(esm_fast, "_fused_layer", spy):
         yield calls
-    finally:
-        esm_fast._fused_layer = original
-
-
-def esm_inputs(lengths: list[int], seed: int = 0) -> dict[str, tf.Tensor]:
-    """``<cls> residues <eos>`` rows padded to the longest; a tenth of the residues ``<mask>``."""
-    rng = np.random.default_rng(seed)
-    width = max(lengths) + 2
-    ids = np.full((len(lengths), width), PAD_ID, dtype=np.int32)
-    for row, length in enumerate(lengths):
-        residues = rng.integers(4, 24, size=length)
-        residues[rng.choice(length, size=max(1, length // 10), replace=False)] = MASK_ID
-        ids[row, : length + 2] = [CLS_ID, *residues, EOS_ID]
-    return {
-        "input_ids": tf.constant(ids),
-        "attention_mask": tf.constant((ids != PAD_ID).astype(np.int32)),
-    }
-
-
-def build(kind: str, **overrides):
-    """A tiny ESM model (4 layers, 16-wide heads like every ESM-2) with random weights."""
-    config = tiny_config(tfprot.PRESETS["tiny-esm"], num_hidden_layers=4, **overrides)
-    config.num_labels = 3
-    model = {
-        "sequence": esm.TFEsmForSequenceClassification,
-        "token": esm.TFEsmForTokenClassification,
-        "encoder": esm.TFEsmModel,
-    }[kind](config)
-    model(model.dummy_inputs, training=False)
-    return model
 
 
 def outputs_and_gradients(model, inputs, *, first_only: bool = False):
-    """The model's main output and the gradient of a fixed random projection of it."""
-    restrict = esm_fast.first_token_only if first_only else lambda _: contextlib.nullcontext()
-    with tf.GradientTape() as tape, restrict(model):
-        result = model(**inputs, training=True)
-        out = result.logits if hasattr(result, "logits") else result.last_hidden_state
+    """The model's main output and the gradients (by weight name) of a fixed random projection
+    of it; ``first_only``: through :func:`esm_fast.first_token_logits`."""
+    with tf.GradientTape() as tape:
+        if first_only:
+            out = esm_fast.first_token_logits(model, **inputs, training=True)
+        else:
+            result = model(**inputs, training=True)
+            out = result.logits if hasattr(result, "logits") else result.last_hidden_state
         out = tf.cast(out, tf.float32)
         weights = tf.random.stateless_normal(tf.shape(out), seed=(1, 2))
         loss = tf.reduce_sum(out * weights)
-    gradients = tape.gradient(loss, model.trainable_variables)
+    variables = model.trainable_variables
+    gradients = tape.gradient(loss, variables)
     # None: variables the output does not depend on (the unused contact head, absolute
     # position embeddings of a rotary model); both paths must agree on which.
-    return out.numpy(), [None if g is None else tf.convert_to_tensor(g).numpy() for g in gradients]
+    return out.numpy(), {
+        weight_name(v): None if g is None else tf.convert_to_tensor(g).numpy()
+        for v, g in zip(variables, gradients, strict=True)
+    }
 
 
-def relative_errors(got: list, want: list) -> np.ndarray:
+def relative_errors(got: dict, want: dict) -> np.ndarray:
     """Per variable: |got - want| / |want|. Gradients that are zero in exact arithmetic (a key
     bias without rotary positions: softmax ignores a shift shared by all keys) are rounding
     noise on both sides; they are measured against the largest gradient instead."""
-    assert [g is None for g in got] == [w is None for w in want]
-    pairs = [(a, b) for a, b in zip(got, want, strict=True) if b is not None]
+    assert sorted(got) == sorted(want)
+    assert [got[k] is None for k in sorted(got)] == [want[k] is None for k in sorted(got)]
+    pairs = [(got[k], want[k]) for k in sorted(want) if want[k] is not None]
     floor = 1e-3 * max(np.linalg.norm(b) for _, b in pairs)
     return np.array([np.linalg.norm(a - b) / max(np.linalg.norm(b), floor) for a, b in pairs])
 
@@ -124,11 +102,10 @@ def test_fused_layer_computes_transformers_function_in_float32(kind, first_only,
     inputs = esm_inputs([300, 41, 7])  # past 256 positions, and heavy padding
     with counting_fused_calls() as calls:
         fused, fused_gradients = outputs_and_gradients(model, inputs, first_only=first_only)
-    with upstream_layer():
-        reference, reference_gradients = outputs_and_gradients(model, inputs)
+    reference, reference_gradients = outputs_and_gradients(upstream_twin(model), inputs)
     assert len(calls) == 4  # every layer took the fused path
     assert calls == [*["all"] * 3, 1 if first_only else "all"]
-    assert sum(g is not None for g in reference_gradients) > 20
+    assert sum(g is not None for g in reference_gradients.values()) > 20
     scale = np.abs(reference).max()
     # float32 rounding: the CPU ops (layer norm, attention) sum in another order than TensorFlow's
     np.testing.assert_allclose(fused, reference, atol=4e-6 * scale, rtol=0)
@@ -137,18 +114,28 @@ def test_fused_layer_computes_transformers_function_in_float32(kind, first_only,
 
 
 def test_first_token_only_applies_to_esm_sequence_heads_only():
+    """Only through first_token_logits, only for ESM sequence heads with tfprot's layers;
+    transformers' own call chain on the same model computes every token."""
     inputs = esm_inputs([50, 20])
     for kind, applies in (("sequence", True), ("token", False), ("encoder", False)):
         model = build(kind)
-        with esm_fast.first_token_only(model) as applied, counting_fused_calls() as calls:
+        assert esm_fast.reads_first_token_only(model) is applies
+        with counting_fused_calls() as calls:
             model(**inputs)
-        assert applied is applies
-        assert calls == ["all", "all", "all", 1 if applies else "all"]
-        assert not getattr(model.layers[0].encoder.layer[-1], "_tfprot_first_token_only", False)
+        assert calls == ["all"] * 4
+        if applies:
+            with counting_fused_calls() as calls:
+                esm_fast.first_token_logits(model, **inputs)
+            assert calls == ["all", "all", "all", 1]
+            assert not esm_fast.reads_first_token_only(upstream_twin(model))
+        else:
+            with pytest.raises(TypeError, match="ESM sequence classifier"):
+                esm_fast.first_token_logits(model, **inputs)
 
 
 def test_protein_model_classifier_uses_it_and_embeddings_see_every_token(cytosol_membrane):
     model = tfprot.sequence_classifier("tiny-esm", cytosol_membrane, precision="float32")
+    assert model.first_token_only
     sequences = [r.sequence for r in cytosol_membrane.records("test")[:3]]
     with counting_fused_calls() as calls:
         logits = model.predict_logits(sequences, progress=False)
@@ -157,9 +144,21 @@ def test_protein_model_classifier_uses_it_and_embeddings_see_every_token(cytosol
         vectors = model.embed(sequences, per_residue=True, progress=False)
     assert calls and set(calls) == {"all"}
     assert [len(v) for v in vectors.vectors] == [len(s) for s in sequences]
-    with upstream_layer():
-        reference = model.predict_logits(sequences, progress=False)
+    # The same weights in transformers' own layers, through the same ProteinModel code.
+    upstream = ProteinModel(
+        upstream_twin(model.transformer), model.task, model.label_encoder, model.tokenizer
+    )
+    assert not upstream.first_token_only
+    reference = upstream.predict_logits(sequences, progress=False)
     np.testing.assert_allclose(np.stack(logits), np.stack(reference), atol=1e-5)
+    with pytest.raises(ValueError, match="first_token_only=True needs"):
+        ProteinModel(
+            upstream.transformer,
+            model.task,
+            model.label_encoder,
+            model.tokenizer,
+            first_token_only=True,
+        )
 
 
 def test_unusual_calls_fall_back_to_transformers_layer():
@@ -168,8 +167,7 @@ def test_unusual_calls_fall_back_to_transformers_layer():
     with counting_fused_calls() as calls:
         result = model(**inputs, output_attentions=True)
     assert not calls and len(result.attentions) == 4
-    with upstream_layer():
-        reference = model(**inputs, output_attentions=True)
+    reference = upstream_twin(model)(**inputs, output_attentions=True)
     np.testing.assert_array_equal(
         result.last_hidden_state.numpy(), reference.last_hidden_state.numpy()
     )
@@ -186,8 +184,7 @@ def test_hidden_dropout_is_applied_in_training_only():
     inputs = esm_inputs([30, 12])
     trained = model(**inputs, training=True).last_hidden_state.numpy()
     evaluated = model(**inputs, training=False).last_hidden_state.numpy()
-    with upstream_layer():
-        reference = model(**inputs, training=False).last_hidden_state.numpy()
+    reference = upstream_twin(model)(**inputs, training=False).last_hidden_state.numpy()
     np.testing.assert_allclose(evaluated, reference, atol=1e-5)
     assert np.abs(trained - evaluated).max() > 1e-2
 
@@ -297,16 +294,13 @@ def test_mixed_bfloat16_is_as_accurate_as_transformers_layer():
     than those of transformers' layer under the same policy (same weights, same batch)."""
     inputs = esm_inputs([280, 150, 90, 60, 200, 120, 33, 260])
     reference_model = build("sequence")
-    weights = reference_model.get_weights()
     reference, reference_gradients = outputs_and_gradients(reference_model, inputs)
     previous = keras().mixed_precision.global_policy()
     keras().mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        mixed = build("sequence")
-        mixed.set_weights(weights)
+        mixed = twin_of(reference_model, esm_layers.SUBCLASSES)
         fused, fused_gradients = outputs_and_gradients(mixed, inputs, first_only=True)
-        with upstream_layer():
-            upstream, upstream_gradients = outputs_and_gradients(mixed, inputs)
+        upstream, upstream_gradients = outputs_and_gradients(upstream_twin(mixed), inputs)
     finally:
         keras().mixed_precision.set_global_policy(previous)
     fused_errors = relative_errors(fused_gradients, reference_gradients)

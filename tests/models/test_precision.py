@@ -23,7 +23,8 @@ import tensorflow as tf
 
 import tfprot
 from tfprot._keras import keras
-from tfprot.models import esm_fast, esm_fixes, precision
+from tfprot.models import precision
+from tfprot.models.esm_layers import SUBCLASSES, use_tfprot_layers
 from tfprot.models.precision import (
     CPU_BF16_MIN_HIDDEN_SIZE,
     PrecisionChoice,
@@ -109,23 +110,22 @@ def test_mixed_logits_match_float32_for_the_same_weights(saved_token_model, name
     assert math.isclose(float(loss), float(reference_loss), rel_tol=8 * u)
 
 
-def test_the_tolerance_catches_upstream_rotary_tables(saved_token_model, monkeypatch):
-    """Upstream's rotary methods (float16 angles) under mixed_float16: 600 residues fall outside
-    the tolerance that the fixed methods meet."""
-    from transformers.models.esm.modeling_tf_esm import TFEsmLayer, TFRotaryEmbedding
+def test_the_tolerance_catches_upstream_rotary_tables(saved_token_model):
+    """transformers' own rotary embedding (float16 angles) and encoder layer under
+    mixed_float16, the same saved weights loaded by transformers: 600 residues fall outside the
+    tolerance that tfprot's layers meet. (tfprot's embeddings are kept: transformers' fail
+    outright under a mixed policy, see test_esm_fixes.py.)"""
+    from transformers import TFAutoModelForTokenClassification
+    from transformers.models.esm.modeling_tf_esm import TFEsmEmbeddings
 
-    for attribute, key in [
-        ("build", "rotary_build"),
-        ("_compute_cos_sin", "rotary_cos_sin"),
-        ("call", "rotary_call"),
-    ]:
-        monkeypatch.setattr(TFRotaryEmbedding, attribute, esm_fixes.ORIGINALS[key])
-    # transformers' own encoder layer (tfprot's fused one computes its rotary tables itself)
-    monkeypatch.setattr(TFEsmLayer, "call", esm_fast.ORIGINALS["layer_call"])
     model, folder = saved_token_model
     inputs = token_inputs()
-    mixed = tfprot.load_model(folder, precision="mixed_float16", compile=False)
-    deltas = logit_deltas(mixed(inputs).numpy(), model(inputs).numpy())
+    k = keras()
+    k.mixed_precision.set_global_policy("mixed_float16")  # reset after the test (conftest)
+    upstream = TFAutoModelForTokenClassification.from_pretrained(folder)
+    use_tfprot_layers(upstream, {TFEsmEmbeddings: SUBCLASSES[TFEsmEmbeddings]})
+    logits = tf.cast(upstream(**inputs).logits, tf.float32).numpy()
+    deltas = logit_deltas(logits, model(inputs).numpy())
     logger.info("upstream rotary, mixed_float16 vs float32: %s", deltas)
     u = UNIT_ROUNDOFF["mixed_float16"]
     assert deltas[600][0] > 16 * u and deltas[600][1] > 2 * u

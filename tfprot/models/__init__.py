@@ -5,17 +5,13 @@
 >>> type(model).__name__, model.task.value
 ('ProteinModel', 'classification')
 
-Importing this package imports TensorFlow and patches transformers' TF ESM for mixed precision
-(:mod:`tfprot.models.esm_fixes`) and for speed (:mod:`tfprot.models.esm_fast`).
+Importing this package imports TensorFlow and transformers, and changes neither: the models
+tfprot builds get tfprot's ESM layers (:mod:`tfprot.models.esm_layers`), other models are
+transformers' own.
 """
 
-from tfprot.models import esm_fast, esm_fixes
-
-esm_fixes.apply()
-esm_fast.apply()
-
-from tfprot.models.embeddings import Embeddings, embed  # noqa: E402
-from tfprot.models.factories import (  # noqa: E402
+from tfprot.models.embeddings import Embeddings, embed
+from tfprot.models.factories import (
     build_model,
     compile_model,
     load_model,
@@ -23,11 +19,11 @@ from tfprot.models.factories import (  # noqa: E402
     sequence_regressor,
     token_classifier,
 )
-from tfprot.models.precision import PrecisionChoice, resolve_precision  # noqa: E402
-from tfprot.models.protein_model import Prediction, ProteinModel  # noqa: E402
-from tfprot.tasks import loss_for_task, metrics_for_task  # noqa: E402
-from tfprot.tasks.losses import MaskedSparseCategoricalCrossentropy  # noqa: E402
-from tfprot.tasks.metrics import (  # noqa: E402
+from tfprot.models.precision import PrecisionChoice, resolve_precision
+from tfprot.models.protein_model import Prediction, ProteinModel
+from tfprot.tasks import loss_for_task, metrics_for_task
+from tfprot.tasks.losses import MaskedSparseCategoricalCrossentropy
+from tfprot.tasks.metrics import (
     MacroF1,
     MaskedAccuracy,
     MatthewsCorrelation,

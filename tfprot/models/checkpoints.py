@@ -6,7 +6,8 @@ port works (ESM-2, ``Rostlab/prot_bert``...). A folder or repository with PyTorc
 converted here, with transformers' own name mapping: the TF classes' ``from_pt`` path fails on
 PyTorch safetensors with safetensors 0.8 (``'builtins.safe_open' object is not iterable``) and
 cannot resize a head. The ``tiny-*`` presets are built locally from their config with random
-weights, and say so loudly.
+weights, and say so loudly. Every model built here gets tfprot's ESM layers
+(:func:`~tfprot.models.esm_layers.use_tfprot_layers`) before its first call.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from tfprot._hub import PYTORCH_WEIGHTS, TF_WEIGHTS, load_checkpoint
 from tfprot.errors import CheckpointError, MissingDependencyError, OptionError
+from tfprot.models.esm_layers import use_tfprot_layers
 from tfprot.presets import Preset, resolve_preset
 from tfprot.tasks import ProteinTask, Task, task_for
 
@@ -103,9 +105,6 @@ def load_transformer(
     """
     import transformers
 
-    from tfprot.models import esm_fixes
-
-    esm_fixes.apply()
     head = None if task is None else task_for(task).head
     name = os.fspath(checkpoint)
     preset = resolve_preset(name)
@@ -120,6 +119,7 @@ def load_transformer(
         return _from_pretrained(auto, path, config, **kwargs)
 
     model, info = load_checkpoint(from_pretrained, name, "model")
+    use_tfprot_layers(model)  # built and loaded, not yet called
     _log_loading_info(model, name, info)
     return LoadedTransformer(model, name, pretrained=True)
 
@@ -394,6 +394,7 @@ def _build_preset(preset: Preset, head: str | None, config: dict[str, Any]):
     _refuse_unknown_keys(config, _known_keys(EsmConfig), EsmConfig)
     model_class = getattr(transformers, f"TFEsmFor{head}" if head else "TFEsmModel")
     model = model_class(tiny_config(preset, **config))
+    use_tfprot_layers(model)  # before the first call: it runs them
     model(model.dummy_inputs, training=False)  # create the weights
     return model
 

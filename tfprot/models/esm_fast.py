@@ -25,120 +25,129 @@ model's function does not need:
 - the feed-forward network on ``[batch, length, hidden]`` tensors through ``tensordot``, which
   hides ``MatMul + BiasAdd`` from oneDNN's fusion; here the matmuls see 2-D tensors;
 - for a sequence-level task (classification, regression), the last layer computes every token's
-  output although the head reads only the first (``<cls>``) token: :func:`first_token_only`
-  restricts the last layer's queries, attention output and feed-forward network to that token
-  (keys and values still come from every token), which saves almost one layer in six at the
-  ``esm2_t6_8M`` size, with exactly the same logits and gradients.
+  output although the head reads only the first (``<cls>``) token: :func:`first_token_logits`
+  calls the last layer with ``first_token_only=True``, which restricts its queries, attention
+  output and feed-forward network to that token (keys and values still come from every token),
+  which saves almost one layer in six at the ``esm2_t6_8M`` size, with exactly the same logits
+  and gradients.
 
-:func:`apply` replaces ``TFEsmLayer.call`` with :func:`_layer_call`, which takes this path when the
-layer is an ordinary encoder layer (no decoder, cache, cross-attention, head mask, attention
-weights requested, relative positions, or attention dropout in training) and otherwise calls the
-original. Under float32 the outputs equal transformers' within float rounding (about 1e-6); the
-tests compare both paths and the PyTorch model. It is applied on ``import tfprot.models`` and
-is idempotent.
+:class:`TfprotEsmLayer` is a subclass of transformers' ``TFEsmLayer`` whose ``call`` takes this
+path when the layer is an ordinary encoder layer (no decoder, cache, cross-attention, head mask,
+attention weights requested, relative positions, or attention dropout in training) and
+otherwise calls transformers' own. Under float32 the outputs equal transformers' within float
+rounding (about 1e-6); the tests compare it with a transformers model holding the same weights,
+and with the PyTorch model. It belongs to the models tfprot builds only
+(:mod:`tfprot.models.esm_layers` swaps it into those instances); transformers' ``TFEsmLayer``
+itself is never changed. Through transformers' own call chain (``model(...)``,
+``model.esm(...)``) every token is computed, as upstream; only :func:`first_token_logits`, which
+:class:`~tfprot.models.protein_model.ProteinModel` calls for an ESM sequence-level head, asks
+for the first token alone.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-from collections.abc import Iterator
 
 import tensorflow as tf
+from transformers.models.esm.modeling_tf_esm import TFEsmForSequenceClassification, TFEsmLayer
 
 from tfprot.models import cpu_ops
+from tfprot.models.esm_fixes import stored_float32
 
-__all__ = ["ORIGINALS", "apply", "first_token_only", "is_applied"]
-
-_APPLIED = False
-ORIGINALS: dict = {}
-"""The replaced upstream method (filled by :func:`apply`), kept for comparison in tests."""
-
-_FIRST_TOKEN_ONLY = "_tfprot_first_token_only"
+__all__ = ["TfprotEsmLayer", "first_token_logits", "reads_first_token_only"]
 
 
-def is_applied() -> bool:
-    """Whether :func:`apply` has patched transformers' ``TFEsmLayer`` in this process.
+class TfprotEsmLayer(TFEsmLayer):
+    """``TFEsmLayer`` computed by the fused path (see the module doc), with the same weights.
 
-    >>> import tfprot.models
-    >>> is_applied(), sorted(ORIGINALS)
-    (True, ['layer_call'])
+    ``call`` takes transformers' arguments and one more, ``first_token_only``: compute the
+    output of the first token only (``[batch, 1, hidden]``), for a head that reads nothing else.
     """
-    return _APPLIED
 
-
-def apply() -> None:
-    """Patch ``TFEsmLayer.call`` with the fused path (idempotent)."""
-    global _APPLIED
-    if _APPLIED:
-        return
-    from transformers.models.esm import modeling_tf_esm as esm
-
-    ORIGINALS["layer_call"] = esm.TFEsmLayer.call
-    esm.TFEsmLayer.call = _layer_call
-    _APPLIED = True
-
-
-@contextlib.contextmanager
-def first_token_only(transformer) -> Iterator[bool]:
-    """Within this block, the last encoder layer of ``transformer``, a
-    ``TFEsmForSequenceClassification``, computes only the first token's output: what its head
-    reads. Yields whether it applies; for any other model it changes nothing.
-
-    The last hidden state is then ``[batch, 1, hidden]``: use it only for the ``<cls>`` token.
-    """
-    layers = _esm_layers(transformer)
-    if not layers or not _APPLIED:
-        yield False
-        return
-    last = layers[-1]
-    before = getattr(last, _FIRST_TOKEN_ONLY, False)
-    setattr(last, _FIRST_TOKEN_ONLY, True)
-    try:
-        yield True
-    finally:
-        setattr(last, _FIRST_TOKEN_ONLY, before)
-
-
-def _esm_layers(transformer) -> list:
-    """The encoder layers of an ESM sequence classifier (its head reads only ``<cls>``)."""
-    from transformers.models.esm import modeling_tf_esm as esm
-
-    if not isinstance(transformer, esm.TFEsmForSequenceClassification):
-        return []
-    main = getattr(transformer, "esm", None)
-    encoder = getattr(main, "encoder", None)
-    layers = list(getattr(encoder, "layer", []) or [])
-    return layers if layers and all(isinstance(x, esm.TFEsmLayer) for x in layers) else []
-
-
-def _layer_call(
-    self,
-    hidden_states,
-    attention_mask=None,
-    head_mask=None,
-    encoder_hidden_states=None,
-    encoder_attention_mask=None,
-    past_key_value=None,
-    output_attentions=False,
-    training=False,
-):
-    if not _fast_path_applies(
-        self, head_mask, encoder_hidden_states, past_key_value, output_attentions, training
+    def call(
+        self,
+        hidden_states,
+        attention_mask=None,
+        head_mask=None,
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        past_key_value=None,
+        output_attentions=False,
+        training=False,
+        first_token_only=False,
     ):
-        return ORIGINALS["layer_call"](
-            self,
-            hidden_states,
-            attention_mask,
-            head_mask,
-            encoder_hidden_states,
-            encoder_attention_mask,
-            past_key_value,
-            output_attentions,
-            training,
+        if not _fast_path_applies(
+            self, head_mask, encoder_hidden_states, past_key_value, output_attentions, training
+        ):
+            outputs = super().call(
+                hidden_states,
+                attention_mask,
+                head_mask,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                past_key_value,
+                output_attentions,
+                training,
+            )
+            return (outputs[0][:, :1, :], *outputs[1:]) if first_token_only else outputs
+        return (_fused_layer(self, hidden_states, attention_mask, training, first_token_only),)
+
+
+def reads_first_token_only(transformer) -> bool:
+    """Whether ``transformer`` is an ESM sequence-level model (``TFEsmForSequenceClassification``:
+    its head reads only ``<cls>``) with tfprot's encoder layers, so that
+    :func:`first_token_logits` applies.
+
+    >>> import tfprot
+    >>> model = tfprot.sequence_regressor("tiny-esm", precision="float32", compile=False)
+    >>> reads_first_token_only(model.transformer)
+    True
+    """
+    if not isinstance(transformer, TFEsmForSequenceClassification):
+        return False
+    main = getattr(transformer, "esm", None)
+    layers = list(getattr(getattr(main, "encoder", None), "layer", None) or [])
+    return bool(layers) and all(isinstance(layer, TfprotEsmLayer) for layer in layers)
+
+
+def first_token_logits(transformer, input_ids, attention_mask, *, training=False) -> tf.Tensor:
+    """The logits of an ESM sequence-level model (:func:`reads_first_token_only`) whose last
+    encoder layer computes only the first token, which is all its head reads: the same logits
+    and gradients as ``transformer(input_ids=..., attention_mask=...).logits``, with almost one
+    layer's work less.
+
+    The steps are transformers' own for an encoder (``TFEsmMainLayer.call``, ``TFEsmEncoder.call``,
+    ``TFEsmForSequenceClassification.call``): embeddings, the additive attention mask, the
+    layers, the final layer norm, the head.
+    """
+    if not reads_first_token_only(transformer):
+        raise TypeError(
+            f"first_token_logits needs an ESM sequence classifier with tfprot's layers, got "
+            f"{type(transformer).__name__}."
         )
-    first_only = bool(getattr(self, _FIRST_TOKEN_ONLY, False))
-    return (_fused_layer(self, hidden_states, attention_mask, training, first_only),)
+    main = transformer.esm
+    if attention_mask is None:
+        attention_mask = tf.ones_like(input_ids)
+    if main.is_decoder:
+        raise TypeError("first_token_logits computes encoders only (config.is_decoder is set).")
+    with tf.name_scope(main.name):
+        hidden = main.embeddings(
+            input_ids=input_ids, attention_mask=attention_mask, training=training
+        )
+        # [batch, 1, 1, length]: 0 where attended, -10000 for padding (in the compute dtype)
+        mask = tf.cast(attention_mask[:, None, None, :], hidden.dtype)
+        mask = tf.multiply(
+            tf.subtract(tf.constant(1.0, hidden.dtype), mask), tf.constant(-10000.0, hidden.dtype)
+        )
+        encoder = main.encoder
+        with tf.name_scope(encoder.name):
+            *layers, last = encoder.layer
+            for layer in layers:
+                hidden = layer(hidden, mask, training=training)[0]
+            hidden = last(hidden, mask, training=training, first_token_only=True)[0]
+            if encoder.emb_layer_norm_after:
+                hidden = encoder.emb_layer_norm_after(hidden)
+    return transformer.classifier(hidden, training=training)
 
 
 def _fast_path_applies(
@@ -263,9 +272,10 @@ def _fused_dense(rows, denses, dtype, split=None) -> list:
 
 def _rotary_tables(rotary, length, dtype):
     """cos and sin ``[length, 1, head_size]`` of the rotary embedding (for ``[batch, length,
-    heads, head_size]``), computed in float32 (see :mod:`tfprot.models.esm_fixes`)."""
+    heads, head_size]``), computed in float32 from the stored frequencies (see
+    :mod:`tfprot.models.esm_fixes`)."""
     positions = tf.range(length, dtype=tf.float32)
-    angles = positions[:, None] * tf.cast(rotary.inv_freq, tf.float32)[None, :]
+    angles = positions[:, None] * stored_float32(rotary.inv_freq)[None, :]
     angles = tf.concat([angles, angles], axis=-1)[:, None, :]
     return tf.cast(tf.cos(angles), dtype), tf.cast(tf.sin(angles), dtype)
 

@@ -51,8 +51,8 @@ from tfprot._version import __version__
 from tfprot.data.labels import LabelEncoder
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
-from tfprot.errors import LabelError
-from tfprot.models.esm_fast import first_token_only
+from tfprot.errors import LabelError, OptionError
+from tfprot.models.esm_fast import first_token_logits, reads_first_token_only
 from tfprot.models.inference import (
     BATCH_SIGNATURE,
     non_finite_error,
@@ -110,6 +110,11 @@ class ProteinModel(_keras.Model):
         label_encoder: the label vocabulary (kept in the config as ``id2label``).
         tokenizer: the checkpoint's :class:`ProteinTokenizer`.
         info: metadata saved with the model (base checkpoint, precision, data summary...).
+        first_token_only: compute only the first token in the last encoder layer, all that a
+            sequence-level ESM head reads (same logits, less work:
+            :func:`~tfprot.models.esm_fast.first_token_logits`); ``None``: wherever that applies
+            (:func:`~tfprot.models.esm_fast.reads_first_token_only`). Embeddings see every token
+            either way.
     """
 
     def __init__(
@@ -120,10 +125,18 @@ class ProteinModel(_keras.Model):
         tokenizer: ProteinTokenizer,
         *,
         info: dict[str, Any] | None = None,
+        first_token_only: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "protein_model"), **kwargs)
         self.transformer = transformer
+        applies = reads_first_token_only(transformer)
+        if first_token_only and not applies:
+            raise OptionError(
+                f"first_token_only=True needs an ESM sequence-level model with tfprot's layers; "
+                f"{type(transformer).__name__} computes every token (leave it None)."
+            )
+        self.first_token_only = applies if first_token_only is None else bool(first_token_only)
         self.task = task_for(task)
         self.label_encoder = label_encoder
         self.tokenizer = tokenizer
@@ -144,14 +157,17 @@ class ProteinModel(_keras.Model):
         # Not converted by AutoGraph: transformers' TF models need no graph control flow, and
         # converting their Python source took about 16 s of the first training step's trace.
         # Ids from numpy or 🤗 datasets are int64: accept them, the model computes in int32.
-        # An ESM sequence-level head reads only the first token: the last layer computes only it.
-        with first_token_only(self.transformer):
-            outputs = self.transformer(
-                input_ids=tf.cast(inputs["input_ids"], tf.int32),
-                attention_mask=tf.cast(inputs["attention_mask"], tf.int32),
-                training=training,
+        input_ids = tf.cast(inputs["input_ids"], tf.int32)
+        attention_mask = tf.cast(inputs["attention_mask"], tf.int32)
+        if self.first_token_only:
+            logits = first_token_logits(
+                self.transformer, input_ids, attention_mask, training=training
             )
-        logits = tf.cast(outputs.logits, tf.float32)
+        else:
+            logits = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, training=training
+            ).logits
+        logits = tf.cast(logits, tf.float32)
         return self.task.outputs(logits)
 
     def fit(self, *args, callbacks=None, **kwargs):
