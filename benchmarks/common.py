@@ -137,7 +137,7 @@ def checkpoint_folder(size: ModelSize, seed: int = 0, *, isolated: bool = False)
 
     Writing it converts the weights with tfprot's model code; ``isolated=True`` does that in a
     child process (``python -m benchmarks.common --prepare``), so that a reference recipe's
-    process never imports ``tfprot.models``.
+    process builds no tfprot model (its time and peak memory are the recipe's own).
     """
     folder = CACHE / f"{size.name}-random-{seed}"
     if (folder / "tf_model.h5").is_file():

@@ -130,21 +130,18 @@ def run(args: argparse.Namespace) -> dict:
 def layer_step_speedup(hidden_size: int, repeats: int = 10) -> float:
     """float32 time over bfloat16 time of one training step of an ESM encoder layer.
 
-    The layer is transformers' ``TFEsmLayer`` of the model's hidden size (16-wide heads, a 4x
-    feed-forward network), through the fused path tfprot trains with
-    (:mod:`tfprot.models.esm_fast`), built once under ``float32`` and once under
-    ``mixed_bfloat16``; a step is its forward and backward pass on four 256-token rows and an SGD
-    update of its weights. The two alternate ``repeats`` times and their fastest steps are compared
+    The layer is tfprot's fused ``TfprotEsmLayer`` (:mod:`tfprot.models.esm_fast`, the layer
+    tfprot trains with) of the model's hidden size (16-wide heads, a 4x feed-forward network),
+    built once under ``float32`` and once under ``mixed_bfloat16``; a step is its forward and
+    backward pass on four 256-token rows and an SGD update of its weights. The two alternate ``repeats`` times and their fastest steps are compared
     (on a shared machine other work only ever adds time). About 2 s at width 320. The readings
     behind ``precision='auto'``'s CPU rule (:mod:`tfprot.models.precision`).
     """
     import tensorflow as tf
     from transformers import EsmConfig
-    from transformers.models.esm.modeling_tf_esm import TFEsmLayer
 
-    from tfprot.models import esm_fast
+    from tfprot.models.esm_fast import TfprotEsmLayer
 
-    esm_fast.apply()
     rows, length = 4, 256
     heads = max(1, hidden_size // 16)
     config = EsmConfig(
@@ -164,7 +161,7 @@ def layer_step_speedup(hidden_size: int, repeats: int = 10) -> float:
         previous = tf.keras.mixed_precision.global_policy()
         tf.keras.mixed_precision.set_global_policy(policy)
         try:
-            layer = TFEsmLayer(config, name=f"probe_{policy}")
+            layer = TfprotEsmLayer(config, name=f"probe_{policy}")
             layer.build(None)
         finally:
             tf.keras.mixed_precision.set_global_policy(previous)

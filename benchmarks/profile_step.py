@@ -72,24 +72,31 @@ def _area(op: str) -> str:
     return "embeddings, head, loss, metrics, weight casts"
 
 
+def _on_transformers_layer(model) -> None:
+    """Give this model (built from a folder: not called yet) transformers' own encoder layer
+    instead of tfprot's fused one, which is a subclass of it with the same weights; tfprot's
+    mixed-precision fixes stay. Only this instance changes, transformers' class does not."""
+    from transformers.models.esm.modeling_tf_esm import TFEsmLayer
+
+    for layer in model.transformer.esm.encoder.layer:
+        layer.__class__ = TFEsmLayer
+    model.first_token_only = False  # computing only <cls> is the fused layer's
+
+
 def profile(size_name: str, count: int, precision: str, upstream: bool, top: int, kinds=()) -> str:
     import tensorflow as tf
 
     import tfprot
     from tfprot.data.memory import from_lists
 
-    if upstream:
-        from transformers.models.esm import modeling_tf_esm as esm
-
-        from tfprot.models import esm_fast
-
-        esm.TFEsmLayer.call = esm_fast.ORIGINALS["layer_call"]
     subset = load_subset(count)
     records = from_lists(list(subset.sequences), [str(y) for y in subset.labels])
     data = tfprot.ProteinDataset(records, "classification", fractions=(1.0, 0.0, 0.0))
     model = tfprot.sequence_classifier(
         checkpoint_folder(SIZES[size_name]), data, precision=precision, total_steps=100_000
     )
+    if upstream:
+        _on_transformers_layer(model)
     train = data.tf_dataset("train", model.tokenizer)
     model.fit(train, epochs=1, verbose=0)
     with tempfile.TemporaryDirectory() as logdir:
