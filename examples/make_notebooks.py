@@ -24,6 +24,7 @@ SCRIPTS = (
     "regression.py",
     "folding.py",
     "uniprot_dataset.py",
+    "homology_split.py",
 )
 """The examples that have a notebook (``data_pipeline.py`` is a script only)."""
 

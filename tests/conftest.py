@@ -191,3 +191,18 @@ def multiloc(shared_data):
     records = tfprot.read_records(shared_data / "multiloc", format="fasta-dir")
     kept = [r for r in records if len(r) <= SHORT]
     return tfprot.ProteinDataset(kept, "classification", name="multiloc_short")
+
+
+@pytest.fixture(scope="session")
+def mmseqs():
+    """The MMseqs2 tfprot finds (tfprot.data.mmseqs.find_mmseqs); the test is skipped without
+    one, and fails instead under ``TFPROT_REQUIRE_MMSEQS=1`` (CI installs Debian's mmseqs2)."""
+    from tfprot.data.mmseqs import find_mmseqs
+    from tfprot.errors import MissingDependencyError
+
+    try:
+        return find_mmseqs()
+    except MissingDependencyError as error:
+        if os.environ.get("TFPROT_REQUIRE_MMSEQS") == "1":
+            pytest.fail(f"TFPROT_REQUIRE_MMSEQS=1, but MMseqs2 is not usable: {error}")
+        pytest.skip(f"MMseqs2 is not installed ({error})")

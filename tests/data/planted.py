@@ -8,6 +8,7 @@ probability ``rate``, by another residue, so the expected identity over the full
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,21 +42,25 @@ class Alignment:
 def align(a: str, b: str) -> Alignment:
     """Local Smith-Waterman alignment with MMseqs2's scoring (BLOSUM62, gap open 11 and extend 1
     in BLAST's convention: a gap of k residues costs 11 + k)."""
-    from Bio import Align
-    from Bio.Align import substitution_matrices
-
-    aligner = Align.PairwiseAligner(
-        mode="local",
-        substitution_matrix=substitution_matrices.load("BLOSUM62"),
-        open_gap_score=-12,
-        extend_gap_score=-1,
-    )
-    best = aligner.align(a, b)[0]
+    best = _aligner().align(a, b)[0]
     counts = best.counts()
     columns = counts.identities + counts.mismatches + counts.internal_gaps
     blocks = best.aligned
     spans = [(blocks[k][-1][1] - blocks[k][0][0]) / len(s) for k, s in enumerate((a, b))]
     return Alignment(counts.identities / max(columns, 1), (spans[0], spans[1]))
+
+
+@functools.cache
+def _aligner():
+    from Bio import Align
+    from Bio.Align import substitution_matrices
+
+    return Align.PairwiseAligner(
+        mode="local",
+        substitution_matrix=substitution_matrices.load("BLOSUM62"),
+        open_gap_score=-12,
+        extend_gap_score=-1,
+    )
 
 
 def families(

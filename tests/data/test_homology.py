@@ -52,6 +52,15 @@ def test_placement_is_seeded_and_a_zero_fraction_split_stays_empty():
     assert Counter(first) == {"train": 40, "validation": 10}
 
 
+def test_a_class_reaches_validation_or_test_only_after_training_has_it():
+    """A class of one cluster goes to training: in validation or test only, no model could
+    learn it (and ProteinDataset refuses labels that training lacks)."""
+    clusters = [list(range(24))] + [[i] for i in range(24, 30)]  # training is full at once
+    groups = ["a"] * 29 + ["rare"]
+    for seed in range(10):
+        assert place_clusters(clusters, groups, (0.8, 0.1, 0.1), seed=seed)[29] == "train"
+
+
 def test_identical_sequences_join_one_cluster_whatever_mmseqs_said():
     sequences = ["MKTAYIAK", "GGSWRRQQ", "MKTAYIAK", "PPLLKKEE", "GGSWRRQQ"]
     assert _join_identical(sequences, [0, 1, 2, 3, 4]) == [0, 1, 0, 3, 1]

@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 sys.path.insert(0, str(EXAMPLES))
 sys.path.insert(0, str(REPO / "tests" / "uniprot"))
+sys.path.insert(0, str(REPO / "tests" / "data"))
 
 import make_notebooks  # noqa: E402
+from planted import align  # noqa: E402
 from uniprot_server import UniProtServer, multiloc_entries  # noqa: E402
 
 NOTEBOOKED = [name.removesuffix(".py") for name in make_notebooks.SCRIPTS]
@@ -242,12 +244,49 @@ def check_uniprot_dataset(out: Path, text: str, shared_data: Path, server, rich)
     assert f"kept {len(expected)} of {len(expected)} rows" in text
 
 
+def check_homology_split(out: Path, text: str, shared_data: Path, server, rich) -> None:
+    """The printed table is results.json; the random split leaks, the homology split does not;
+    the published split file lists MultiLoc's proteins, and no test protein in it has a training
+    protein above 30% identity over 80% of both for Biopython's pairwise alignment."""
+    results = json.loads((out / "homology_split" / "results.json").read_text())
+    pattern = r"^(random|homology)\s+(\d+)\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)%\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)$"
+    rows = re.findall(pattern, text, re.M)
+    assert [row[0] for row in rows] == ["random", "homology"], text[-2000:]
+    for name, test, *above, accuracy, macro_f1, majority in rows:
+        row = results[name]
+        assert int(test) == row["test_records"]
+        for printed, key in zip(above, ("30%", "50%", "90%"), strict=True):
+            assert float(printed) == pytest.approx(100 * row["leakage_above"][key], abs=0.06)
+        assert float(accuracy) == pytest.approx(row["test_accuracy"], abs=6e-4)
+        assert float(macro_f1) == pytest.approx(row["macro_f1"], abs=6e-4)
+        assert float(majority) == pytest.approx(row["majority_baseline"], abs=6e-4)
+    assert results["random"]["leakage_above"]["30%"] > 0
+    assert results["homology"]["leakage_above"]["30%"] == 0
+    sequences = {}
+    for path in sorted((shared_data / "multiloc").glob("*.fasta")):
+        sequences.update(read_fasta(path))
+    with open(out / "homology_split" / "homology_split.csv", newline="") as handle:
+        split = {row["id"]: row["set"] for row in csv.DictReader(handle)}
+    assert set(split) <= set(sequences) and set(split.values()) <= {
+        "train",
+        "validation",
+        "test",
+        "removed",
+    }
+    train = [i for i, name in split.items() if name == "train"]
+    for identifier in (i for i, name in split.items() if name == "test"):
+        for other in train:
+            found = align(sequences[identifier], sequences[other])
+            assert found.identity <= 0.32 or min(found.coverage) < 0.8, (identifier, other)
+
+
 CHECKS = {
     "classification": check_classification,
     "secondary_structure": check_secondary_structure,
     "regression": check_regression,
     "folding": check_folding,
     "uniprot_dataset": check_uniprot_dataset,
+    "homology_split": check_homology_split,
 }
 
 
@@ -272,10 +311,12 @@ def test_notebooks_are_generated_from_their_scripts_with_outputs_cleared():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKED)
-def test_example_script_and_notebook(name, example_env, shared_data, monkeypatch):
+def test_example_script_and_notebook(name, example_env, shared_data, monkeypatch, request):
     """The script (in a subprocess) and the notebook (in a kernel) run side by side, each into
     its own folder, and pass the same checks."""
     tmp_path, server = example_env
+    if name == "homology_split":
+        request.getfixturevalue("mmseqs")  # skipped without MMseqs2 (failed in CI)
     if name == "folding":
         # transformers imports TensorFlow with its torch ESMFold unless told not to; the fold
         # example never uses TensorFlow, and this saves ~7 s of CPU per run here.

@@ -252,6 +252,9 @@ def read_training_data(args: argparse.Namespace, task: str) -> TrainingData:
     if how == "method":
         from tfprot.data import split_records
 
+        # the split is described with the data; the library's summary line would repeat it
+        logging.getLogger("tfprot.data.splits").setLevel(logging.WARNING)
+
         records, split = split_records(
             records,
             value,
@@ -324,7 +327,7 @@ def _leakage(dataset, coverage: float, *, required: bool) -> tuple[Any, str | No
     """The leakage report of the data set's test split against its training split, or why
     there is none (no test split; MMseqs2 not installed, unless ``required``)."""
     from tfprot.data import leakage_report
-    from tfprot.data.mmseqs import INSTALL_HINT, find_mmseqs
+    from tfprot.data.mmseqs import find_mmseqs
     from tfprot.errors import MissingDependencyError
 
     train, test = dataset.records("train"), dataset.records("test")
@@ -335,8 +338,7 @@ def _leakage(dataset, coverage: float, *, required: bool) -> tuple[Any, str | No
     except MissingDependencyError as error:
         if required:
             raise
-        logging.getLogger(__name__).debug("MMseqs2 not found: %s", error)
-        return None, f"MMseqs2 not found; install it to measure: {INSTALL_HINT}"
+        return None, " ".join(str(error).split())
     return leakage_report(train, test, coverage=coverage, mmseqs=tool), None
 
 

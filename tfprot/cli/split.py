@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"tfprot split ({args.method})")
     for line in describe_choices(data):
         print(f"  {line}")
+    # the command prints the report; the library's summary and warning lines would repeat it
+    for name in ("tfprot.data.splits", "tfprot.data.leakage"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     carried = sum(r.split is not None for r in data.records)
     if carried:
         print(f"  note      : the split the data carries ({carried} records) is replaced")

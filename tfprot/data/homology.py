@@ -175,7 +175,9 @@ def place_clusters(
 
     Clusters are placed largest first (equal sizes in a seeded order), each into the split
     (among those with a non-zero fraction) where it most reduces the squared distance of the
-    per-group counts and of the split sizes from their targets (``fraction × count``).
+    per-group counts and of the split sizes from their targets (``fraction × count``). A cluster
+    holding a group that training does not have yet goes to training, so that no class is seen
+    in validation or test only.
     """
     total = sum(len(c) for c in clusters)
     group_sizes = Counter(groups)
@@ -199,7 +201,9 @@ def place_clusters(
             )
             return change + (size[s] + m - target_size[s]) ** 2 - (size[s] - target_size[s]) ** 2
 
-        best = min(allowed, key=cost)
+        # a class reaches validation or test only once training has it (else it cannot be learned)
+        places = [s for s in allowed if s == 0 or all(count[0][g] for g in composition)]
+        best = min(places or allowed, key=cost)
         size[best] += m
         count[best].update(composition)
         for i in cluster:

@@ -111,7 +111,9 @@ class LeakageReport:
             f"covering {self.coverage:.0%} of both): " + ", ".join(parts)
         )
         if self.short:
-            line += f"; {len(self.short)} test sequences under {SHORT} residues may be missed"
+            count = len(self.short)
+            line += f"; {count} test sequence{'s' if count > 1 else ''} under {SHORT} residues"
+            line += " (MMseqs2 may miss their relatives)"
         return line
 
     def as_dict(self) -> dict[str, Any]:
