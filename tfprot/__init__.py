@@ -14,21 +14,26 @@ from tfprot._keras import use_legacy_keras
 
 use_legacy_keras()
 
+from tfprot._version import __version__  # noqa: E402
 from tfprot.data import (  # noqa: E402
     Batching,
     LabelEncoder,
+    LeakageReport,
     ProteinDataset,
     ProteinRecord,
     ProteinTokenizer,
+    SplitReport,
     Task,
     clean_sequence,
     from_hf_dataset,
     from_lists,
+    leakage_report,
     read_fasta,
     read_fasta_dir,
     read_flip,
     read_records,
     read_table,
+    split_records,
 )
 from tfprot.errors import (  # noqa: E402
     CheckpointError,
@@ -40,6 +45,7 @@ from tfprot.errors import (  # noqa: E402
     InvalidSequenceError,
     LabelError,
     MissingDependencyError,
+    MMseqsError,
     NonFiniteOutputError,
     OptionError,
     PrecisionError,
@@ -47,8 +53,6 @@ from tfprot.errors import (  # noqa: E402
     UniProtError,
 )
 from tfprot.presets import PRESETS  # noqa: E402
-
-__version__ = "0.1.0"
 
 # The model API needs TensorFlow; it loads on first use so that ``import tfprot`` stays light.
 _LAZY_MODELS = (
@@ -99,6 +103,8 @@ __all__ = [
     "InvalidSequenceError",
     "LabelEncoder",
     "LabelError",
+    "LeakageReport",
+    "MMseqsError",
     "MissingDependencyError",
     "NonFiniteOutputError",
     "OptionError",
@@ -108,6 +114,7 @@ __all__ = [
     "ProteinModel",
     "ProteinRecord",
     "ProteinTokenizer",
+    "SplitReport",
     "Task",
     "TfprotError",
     "UniProtError",
@@ -116,6 +123,7 @@ __all__ = [
     "embed",
     "from_hf_dataset",
     "from_lists",
+    "leakage_report",
     "load_esmfold",
     "load_model",
     "read_fasta",
@@ -125,5 +133,6 @@ __all__ = [
     "read_table",
     "sequence_classifier",
     "sequence_regressor",
+    "split_records",
     "token_classifier",
 ]

@@ -21,6 +21,7 @@ __all__ = [
     "HubError",
     "InvalidSequenceError",
     "LabelError",
+    "MMseqsError",
     "MissingDependencyError",
     "NonFiniteOutputError",
     "OptionError",
@@ -62,6 +63,11 @@ class CheckpointError(TfprotError, OSError):
 
 class MissingDependencyError(TfprotError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""
+
+
+class MMseqsError(TfprotError, RuntimeError):
+    """MMseqs2 (run for homology-aware splits and the leakage report) failed; the message gives
+    its exit code, its last output and the command line."""
 
 
 class DistributeError(TfprotError, RuntimeError):

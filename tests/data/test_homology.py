@@ -92,6 +92,62 @@ def test_violations_are_resolved_by_moves_first_then_removals_all_reported():
         assert dict(removed.relatives) == {0: 0.4, 1: 0.35}  # its relatives across splits then
 
 
+def reference_resolve(splits, relatives, searched, allowed, rank):
+    """The resolution rule written the plain way (every step re-sorts everything): the sequence
+    with most relatives across splits (ties by rank) that can move moves; else the first is
+    removed. The heap-based _resolve must make exactly the same steps."""
+    splits = list(splits)
+
+    def across(i):
+        return [j for j in relatives.get(i, ()) if splits[j] not in ("removed", splits[i])]
+
+    steps = []
+    while True:
+        order = sorted(
+            (i for i in relatives if splits[i] != "removed" and across(i)),
+            key=lambda i: (-len(across(i)), rank[i]),
+        )
+        if not order:
+            return splits, steps
+        step = None
+        for i in order:
+            places = {splits[j] for j in relatives[i] if splits[j] != "removed"}
+            if i in searched and len(places) == 1 and places <= allowed:
+                step = (i, places.pop())
+                break
+        step = step or (order[0], "removed")
+        steps.append((step[0], splits[step[0]], step[1]))
+        splits[step[0]] = step[1]
+
+
+def test_resolution_matches_the_plain_rule_on_random_graphs():
+    import numpy as np
+
+    for trial in range(30):
+        rng = np.random.default_rng(trial)
+        n = 60
+        splits = [str(rng.choice(["train"] * 8 + ["validation", "test"])) for _ in range(n)]
+        searched = {i for i in range(n) if splits[i] != "train"}
+        relatives: dict[int, dict[int, float]] = {}
+        for _ in range(50):  # edges touch at least one searched sequence, as the search's do
+            a = int(rng.choice(sorted(searched)))
+            b = int(rng.integers(n))
+            if a != b:
+                value = float(rng.uniform(0.31, 1))
+                relatives.setdefault(a, {})[b] = relatives.setdefault(b, {})[a] = value
+        rank = np.random.default_rng(trial + 1).permutation(n).tolist()
+        expected_splits, expected_steps = reference_resolve(
+            splits, relatives, searched, {"train", "validation", "test"}, rank
+        )
+        placed = list(splits)
+        relocations, _ = _resolve(placed, relatives, searched, (0.8, 0.1, 0.1), seed=trial)
+        assert placed == expected_splits
+        assert [(r.index, r.before, r.after) for r in relocations] == expected_steps
+        for a, others in relatives.items():  # nothing crosses now
+            for b in others:
+                assert "removed" in (placed[a], placed[b]) or placed[a] == placed[b]
+
+
 # -- with MMseqs2 -------------------------------------------------------------------------------
 
 RATES = (0.1, 0.3, 0.5)  # identities to the base ≈ 0.9, 0.7, 0.5

@@ -104,3 +104,15 @@ def test_the_split_report_describes_itself():
     assert lines[1].startswith("sizes: train 49 (59.0%), validation 17 (20.5%), test 17")
     assert lines[1].endswith("requested 60/20/20")
     assert report.as_dict()["sizes"] == report.sizes
+
+
+def test_a_random_split_without_mmseqs_says_why_there_is_no_leakage_report(monkeypatch, tmp_path):
+    monkeypatch.setenv("TFPROT_MMSEQS", str(tmp_path / "no-mmseqs"))
+    _, report = split_records(labelled(), "random")
+    assert report.leakage is None and "TFPROT_MMSEQS=" in report.leakage_note
+    assert report.describe()[-1].startswith("leakage: not measured (TFPROT_MMSEQS=")
+    assert report.as_dict()["leakage"]["measured"] is False
+    with pytest.raises(tfprot.MissingDependencyError, match="TFPROT_MMSEQS="):
+        split_records(labelled(), "random", leakage=True)
+    with pytest.raises(tfprot.MissingDependencyError, match="TFPROT_MMSEQS="):
+        split_records(labelled(), "homology")

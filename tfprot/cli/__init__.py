@@ -17,12 +17,15 @@ from collections.abc import Sequence
 
 COMMANDS = {
     "train": "tfprot.cli.train",
+    "split": "tfprot.cli.split",
     "predict": "tfprot.cli.predict",
     "embed": "tfprot.cli.embed",
     "fold": "tfprot.cli.fold",
     "uniprot": "tfprot.cli.uniprot",
     "export": "tfprot.cli.export",
     "push": "tfprot.cli.push",
+    "app": "tfprot.cli.app",
+    "space": "tfprot.cli.space",
     "demo": "tfprot.cli.demo",
     "info": "tfprot.cli.info",
 }

@@ -33,6 +33,7 @@ peptides can end up in different splits unnoticed.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import Counter, defaultdict
@@ -264,33 +265,65 @@ def _resolve(
     fractions: tuple[float, float, float],
     seed: int,
 ) -> tuple[list[Relocation], int]:
-    """Move or remove sequences until no relatives sit in different splits (in place)."""
+    """Move or remove sequences until no relatives sit in different splits (in place).
+
+    Each step takes, among the sequences with relatives in other splits, the one with most of
+    them (ties in a seeded order) that can move, i.e. a searched (validation or test) sequence
+    whose relatives all sit in one other split; when none can, the first of them is removed.
+    Two heaps keep the steps cheap; entries are checked against the current state when popped.
+    """
     allowed = {name for name, f in zip(SPLITS, fractions, strict=True) if f > 0}
     rank = np.random.default_rng(seed + 1).permutation(len(splits)).tolist()
 
     def across(i: int) -> list[int]:
         return [j for j in relatives.get(i, ()) if splits[j] not in (REMOVED, splits[i])]
 
-    violating = {i for i in relatives if splits[i] != REMOVED and across(i)}
-    violations = sum(len(across(i)) for i in violating) // 2
+    def destination(i: int) -> str | None:
+        """The split ``i`` can move to without breaking the guarantee, if any."""
+        if i not in searched:  # a training sequence: its relatives in train are unknown
+            return None
+        places = {splits[j] for j in relatives[i] if splits[j] != REMOVED}
+        if len(places) == 1:
+            place = next(iter(places))
+            if place != splits[i] and place in allowed:
+                return place
+        return None
+
+    crossing = {i: len(across(i)) for i in relatives if splits[i] != REMOVED}
+    violations = sum(crossing.values()) // 2
+    everyone: list[tuple[int, int, int]] = []
+    movers: list[tuple[int, int, int]] = []
+
+    def push(i: int) -> None:
+        if splits[i] != REMOVED and crossing[i]:
+            entry = (-crossing[i], rank[i], i)
+            heapq.heappush(everyone, entry)
+            if destination(i) is not None:
+                heapq.heappush(movers, entry)
+
+    def current(heap: list[tuple[int, int, int]], moving: bool) -> int | None:
+        while heap:
+            count, _, i = heap[0]
+            live = splits[i] != REMOVED and crossing[i] == -count and count < 0
+            if live and (not moving or destination(i) is not None):
+                return i
+            heapq.heappop(heap)
+        return None
+
+    for i in crossing:
+        push(i)
     relocations: list[Relocation] = []
-    while violating:
-        order = sorted(violating, key=lambda i: (-len(across(i)), rank[i]))
-        target = None
-        for i in order:
-            if i not in searched:  # a training sequence: its relatives in train are unknown
-                continue
-            places = {splits[j] for j in relatives[i] if splits[j] != REMOVED}
-            if len(places) == 1 and (place := next(iter(places))) in allowed:
-                target = (i, place)
+    while True:
+        i = current(movers, moving=True)
+        after = destination(i) if i is not None else REMOVED
+        if i is None:
+            i = current(everyone, moving=False)
+            if i is None:
                 break
-        i, after = target if target else (order[0], REMOVED)
         others = tuple(sorted(((j, relatives[i][j]) for j in across(i)), key=lambda x: -x[1]))
         relocations.append(Relocation(i, splits[i], after, others))
         splits[i] = after
         for j in (i, *relatives[i]):
-            if splits[j] != REMOVED and across(j):
-                violating.add(j)
-            else:
-                violating.discard(j)
+            crossing[j] = len(across(j)) if splits[j] != REMOVED else 0
+            push(j)
     return relocations, violations

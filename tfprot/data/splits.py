@@ -183,7 +183,8 @@ class SplitReport:
             + f"; requested {requested}"
         )
         if self.method == "homology":
-            line = f"{self.violations:,} pairs across splits resolved: {len(self.moved):,} moved"
+            pairs = "pair" if self.violations == 1 else "pairs"
+            line = f"{self.violations:,} {pairs} across splits resolved: {len(self.moved):,} moved"
             if self.moved:
                 line += " (" + ", ".join(r.describe() for r in self.moved[:3])
                 line += ", ...)" if len(self.moved) > 3 else ")"
@@ -309,15 +310,15 @@ def split_records(
         logger.info("The records' own splits are replaced by a %s split.", method)
     key = _stratify_key(records, task, separator)
     groups = [key(r) if key else None for r in records]
-    tool = None
+    tool, missing = None, ""
     if method == "homology" or leakage:
         tool = find_mmseqs(threads)
     elif leakage is None:
         try:
             tool = find_mmseqs(threads)
         except MissingDependencyError as error:
-            note = f"MMseqs2 not found: {error}"
-            logger.warning("Leakage report skipped: %s", note)
+            missing = " ".join(str(error).split())
+            logger.warning("Leakage report skipped: %s", missing)
     report_fields: dict[str, Any] = {}
     if method == "homology":
         from tfprot.data.homology import partition
@@ -378,7 +379,7 @@ def split_records(
     elif not (train and test):
         note = "no training or no test records"
     else:
-        note = "MMseqs2 not found"
+        note = missing
     report = SplitReport(
         method=method,
         seed=seed,
