@@ -111,7 +111,7 @@ def test_a_token_model_colours_every_residue_by_its_predicted_class(
     expected = tfprot.load_model(token_model, compile=False).predict_sequences(
         [s for _, s, _ in entries[:2]], progress=False
     )
-    assert answer.chart == [] and predictor.view.residues
+    assert answer.chart == [] and predictor.task.shows_residues
     # Rebuild each sequence and its labels from the coloured segments.
     coloured = {}
     current = None
@@ -150,7 +150,7 @@ def test_a_regressor_shows_its_value(regression_model, entries, tmp_path, capsys
 def test_a_multilabel_model_draws_one_bar_per_sequence_and_class(multilabel_model, entries):
     predictor = Predictor(multilabel_model)
     answer = predictor.answer(_fasta(entries[:2]))
-    assert predictor.view.chart_x == "bar"
+    assert predictor.task.chart_x == "bar"
     assert len({row["bar"] for row in answer.chart}) == 2 * 3
     predictor.close()
 

@@ -146,18 +146,18 @@ def build_blocks(predictor: Predictor) -> Any:
 
 def _answer_components(gr: Any, predictor: Predictor) -> dict[str, Any]:
     """The task's own outputs: a probability chart, or coloured residues."""
-    view = predictor.view
+    task = predictor.task
     components: dict[str, Any] = {}
-    if view.chart:
+    if task.shows_chart:
         components["chart"] = gr.BarPlot(
-            x=view.chart_x,
+            x=task.chart_x,
             y="probability",
             color="class",
             y_lim=[0, 1],
             label="Probability per class",
             elem_id="chart",
         )
-    if view.residues:
+    if task.shows_residues:
         components["residues"] = gr.HighlightedText(
             label="Predicted class per residue",
             color_map=colour_map(predictor.classes),

@@ -21,11 +21,12 @@ from typing import Any
 
 from tfprot.app.about import description, title, untrained_warnings
 from tfprot.app.colouring import residue_segments
-from tfprot.app.display import summary_markdown, view_for
+from tfprot.app.display import summary_markdown
 from tfprot.app.inputs import check_limits, read_request
 from tfprot.app.settings import AppSettings
 from tfprot.app.structure import FoldModel, StructureView
 from tfprot.cli.predict import prediction_table, write_prediction_csv
+from tfprot.tasks import ProteinTask
 
 __all__ = ["Answer", "Predictor"]
 
@@ -80,9 +81,9 @@ class Predictor:
         self.settings = settings or AppSettings()
         self.facts = read_facts(self.model_dir)
         self.model = tfprot.load_model(self.model_dir, compile=False)
-        self.task: str = self.model.task.value
+        self.task: ProteinTask = self.model.task
+        """The model's task: it decides what the page shows (chart, residues, answers)."""
         self.classes: list[str] = [str(name) for name in self.model.label_encoder.classes]
-        self.view = view_for(self.task)
         self.table_header = prediction_table([], self.task, self.classes)[0]
         self.fold_model = FoldModel(self.settings) if self.settings.folding else None
         self.title = title(self.facts, self.model_dir.resolve().name)
@@ -117,13 +118,13 @@ class Predictor:
                     records[0], folder / "structure", others=len(records) - 1
                 )
         residues = None
-        if self.view.residues:
+        if self.task.shows_residues:
             residues = residue_segments((p.id, p.sequence, p.label) for p in predictions)
         return Answer(
-            summary=summary_markdown(self.view, predictions),
+            summary=summary_markdown(self.task, predictions),
             table=table,
             csv=folder / CSV_NAME,
-            chart=self.view.chart_rows(predictions),
+            chart=self.task.chart_rows(predictions),
             residues=residues,
             structure=structure,
             result=self.result(predictions),
@@ -142,10 +143,10 @@ class Predictor:
     def result(self, predictions: list[Any]) -> dict[str, Any]:
         """The API's JSON for ``predictions``."""
         return {
-            "task": self.task,
+            "task": self.task.value,
             "labels": self.classes,
             "warnings": self.warnings,
-            "predictions": [self.view.record(p) for p in predictions],
+            "predictions": [self.task.api_record(p) for p in predictions],
         }
 
     # ---- helpers -------------------------------------------------------------------------

@@ -242,6 +242,27 @@ class ProteinTask(ABC):
         """A predicted label in a line of text."""
         return label if isinstance(label, str) else " ".join(map(str, label))
 
+    # -- the web page (tfprot app) and its /predict API -----------------------------------------
+    shows_chart: ClassVar[bool] = False
+    """Whether ``tfprot app`` draws a probability bar chart (rows from :meth:`chart_rows`)."""
+    shows_residues: ClassVar[bool] = False
+    """Whether ``tfprot app`` colours the residues by their predicted class."""
+    chart_x: ClassVar[str] = "id"
+    """The chart's bars: one per sequence (``'id'``, its classes stacked) or one per sequence
+    and class (``'bar'``)."""
+
+    def answer(self, prediction: Any) -> str:
+        """One sequence's answer in a few words (the page's summary)."""
+        return self.show(prediction.label)
+
+    def api_record(self, prediction: Any) -> dict[str, Any]:
+        """One sequence's JSON in the ``/predict`` API."""
+        return {"id": prediction.id, "label": self.show(prediction.label)}
+
+    def chart_rows(self, predictions: Sequence[Any]) -> list[dict[str, Any]]:
+        """Rows ``(id, class, probability, bar)`` of the page's probability chart."""
+        return []
+
 
 def label_names(record: LabelledRecord, separator: str | None) -> tuple[str, ...]:
     """The class names of a record's label: a tuple's items, a string split at ``separator``
@@ -268,6 +289,25 @@ def label_names(record: LabelledRecord, separator: str | None) -> tuple[str, ...
     if not names:
         raise LabelError(f"{record.where}: empty label {label!r}.")
     return names
+
+
+def class_probabilities(prediction: Any) -> dict[str, float]:
+    """A prediction's probability per class, JSON-ready (names as text, 6 decimals).
+
+    >>> from types import SimpleNamespace as P
+    >>> class_probabilities(P(probabilities={"a": np.float32(0.25), 1: 0.7500001}))
+    {'a': 0.25, '1': 0.75}
+    """
+    return {str(name): round(float(value), 6) for name, value in prediction.probabilities.items()}
+
+
+def probability_chart_rows(predictions: Sequence[Any]) -> list[dict[str, Any]]:
+    """One chart row ``(id, class, probability, bar)`` per sequence and class."""
+    return [
+        {"id": p.id, "class": name, "probability": value, "bar": f"{p.id} {name}"}
+        for p in predictions
+        for name, value in class_probabilities(p).items()
+    ]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

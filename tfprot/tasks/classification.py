@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from tfprot.errors import LabelError
-from tfprot.tasks.base import ProteinTask, label_names, softmax
+from tfprot.tasks.base import (
+    ProteinTask,
+    class_probabilities,
+    label_names,
+    probability_chart_rows,
+    softmax,
+)
 
 __all__ = ["SequenceClassification"]
 
@@ -33,6 +39,7 @@ class SequenceClassification(ProteinTask):
     baseline_what = "always the training set's most common class"
     factory = "sequence_classifier"
     confusion_matrix = True
+    shows_chart = True
 
     def class_names(self, record, separator):
         return self._names(record)
@@ -83,3 +90,16 @@ class SequenceClassification(ProteinTask):
             classes[int(probabilities.argmax())],
             dict(zip(classes, probabilities.tolist(), strict=True)),
         )
+
+    def answer(self, prediction) -> str:
+        return f"{prediction.label} ({prediction.probabilities[prediction.label]:.0%})"
+
+    def api_record(self, prediction) -> dict[str, Any]:
+        return {
+            "id": prediction.id,
+            "label": prediction.label,
+            "probabilities": class_probabilities(prediction),
+        }
+
+    def chart_rows(self, predictions) -> list[dict[str, Any]]:
+        return probability_chart_rows(predictions)

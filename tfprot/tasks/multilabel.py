@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tfprot.tasks.base import ProteinTask, label_names
+from tfprot.tasks.base import ProteinTask, class_probabilities, label_names, probability_chart_rows
 
 __all__ = ["MultiLabelClassification"]
 
@@ -31,6 +31,8 @@ class MultiLabelClassification(ProteinTask):
     min_classes = 1
     label_padding = np.float32(0)
     hub_tags = ("multi-label-classification",)
+    shows_chart = True
+    chart_x = "bar"  # the probabilities of a sequence's classes need not add up to 1
 
     def class_names(self, record, separator):
         return label_names(record, separator)
@@ -100,3 +102,16 @@ class MultiLabelClassification(ProteinTask):
             "Each class has its own sigmoid; a class is predicted above probability 0.5.",
             "",
         ]
+
+    def answer(self, prediction) -> str:
+        return str(prediction.label) or "no class above the threshold"
+
+    def api_record(self, prediction) -> dict[str, Any]:
+        return {
+            "id": prediction.id,
+            "label": prediction.label,
+            "probabilities": class_probabilities(prediction),
+        }
+
+    def chart_rows(self, predictions) -> list[dict[str, Any]]:
+        return probability_chart_rows(predictions)

@@ -99,6 +99,9 @@ class SequenceRegression(ProteinTask):
     def show(self, label: Any) -> str:
         return f"{label:.4g}"
 
+    def api_record(self, prediction) -> dict[str, Any]:
+        return {"id": prediction.id, "value": float(prediction.label)}
+
 
 def as_number(value: Any) -> float | None:
     """``value`` as a float, or ``None`` if it is not a number.

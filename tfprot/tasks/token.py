@@ -11,6 +11,7 @@ add no class to the vocabulary and count in no loss or metric.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ class TokenClassification(ProteinTask):
     factory = "token_classifier"
     head = "TokenClassification"
     per_residue = True
+    shows_residues = True
     label_padding = np.int32(IGNORE_INDEX)
     pipeline_tag = "token-classification"
 
@@ -95,6 +97,20 @@ class TokenClassification(ProteinTask):
 
     def prediction_cells(self, prediction, classes, text) -> list[str]:
         return [prediction.sequence, self.show(prediction.label)]
+
+    def answer(self, prediction) -> str:
+        labels = list(prediction.label)
+        shares = ", ".join(
+            f"{name} {count / len(labels):.0%}" for name, count in Counter(labels).most_common()
+        )
+        return f"{len(labels)} residues: {shares}"
+
+    def api_record(self, prediction) -> dict[str, Any]:
+        return {
+            "id": prediction.id,
+            "sequence": prediction.sequence,
+            "residue_labels": [str(label) for label in prediction.label],
+        }
 
 
 def _residue_labels(record):
