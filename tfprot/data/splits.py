@@ -294,10 +294,43 @@ def split_records(
         DataFormatError: no records, or an id repeated.
         MissingDependencyError: MMseqs2 is needed and not found.
     """
-    from tfprot.data.mmseqs import find_mmseqs
-
     records = list(records)
     _check_options(method, max_identity, coverage, fractions)
+    _check_records(records)
+    if any(r.split is not None for r in records):
+        logger.info("The records' own splits are replaced by a %s split.", method)
+    key = _stratify_key(records, task, separator)
+    groups = [key(r) if key else None for r in records]
+    tool, missing = _find_tool(method, leakage, threads)
+    report_fields: dict[str, Any] = {}
+    if method == "homology":
+        chosen, report_fields = _homology_splits(
+            records, groups, fractions, max_identity, coverage, seed, tool
+        )
+    else:
+        chosen = _random_splits(groups, fractions, seed)
+    kept = [
+        dataclasses.replace(r, split=name)
+        for r, name in zip(records, chosen, strict=True)
+        if name != REMOVED
+    ]
+    leakage_found, note = _measure_leakage(kept, tool, leakage, coverage, missing)
+    report = SplitReport(
+        method=method,
+        seed=seed,
+        fractions=tuple(fractions),
+        sizes={name: sum(r.split == name for r in kept) for name in SPLITS},
+        label_counts=_label_counts(kept, key),
+        leakage=leakage_found,
+        leakage_note=note,
+        **report_fields,
+    )
+    logger.info("Split: %s", "; ".join(report.describe()[:3]))
+    return SplitResult(kept, report)
+
+
+def _check_records(records: list[ProteinRecord]) -> None:
+    """Something to split, and ids a split file can name one by one."""
     if not records:
         raise DataFormatError("No records to split.")
     repeated = [name for name, n in Counter(r.id for r in records).items() if n > 1]
@@ -306,92 +339,96 @@ def split_records(
             f"{len(repeated)} ids appear more than once ({repeated[:5]}); a split is written by "
             "id, so ids must be unique (read the data with duplicates='first' or 'last')."
         )
-    if any(r.split is not None for r in records):
-        logger.info("The records' own splits are replaced by a %s split.", method)
-    key = _stratify_key(records, task, separator)
-    groups = [key(r) if key else None for r in records]
-    tool, missing = None, ""
+
+
+def _find_tool(method: str, leakage: bool | None, threads: int | None) -> tuple[Any, str]:
+    """MMseqs2 where the split or the leakage report needs it, and why it is missing when the
+    report is only wanted if possible (``leakage=None`` with a random split)."""
+    from tfprot.data.mmseqs import find_mmseqs
+
     if method == "homology" or leakage:
-        tool = find_mmseqs(threads)
-    elif leakage is None:
+        return find_mmseqs(threads), ""
+    if leakage is None:
         try:
-            tool = find_mmseqs(threads)
+            return find_mmseqs(threads), ""
         except MissingDependencyError as error:
             missing = " ".join(str(error).split())
             logger.warning("Leakage report skipped: %s", missing)
-    report_fields: dict[str, Any] = {}
-    if method == "homology":
-        from tfprot.data.homology import partition
+            return None, missing
+    return None, ""
 
-        found = partition(
-            [r.sequence for r in records],
-            groups,
-            fractions=fractions,
-            max_identity=max_identity,
-            coverage=coverage,
-            seed=seed,
-            mmseqs=tool,
-        )
-        chosen = found.splits
-        members = Counter(found.representative)
-        ids = [r.id for r in records]
 
-        def relocated(r) -> Relocated:
-            relatives = tuple((ids[j], round(v, 4)) for j, v in r.relatives)
-            return Relocated(ids[r.index], r.before, r.after, relatives)
+def _homology_splits(
+    records: list[ProteinRecord],
+    groups: list[Any],
+    fractions: tuple[float, float, float],
+    max_identity: float,
+    coverage: float,
+    seed: int,
+    tool: Any,
+) -> tuple[list[str], dict[str, Any]]:
+    """Each record's split from :func:`tfprot.data.homology.partition`, and the report's
+    homology fields (clusters, moved and removed records by id)."""
+    from tfprot.data.homology import partition
 
-        report_fields = {
-            "max_identity": max_identity,
-            "coverage": coverage,
-            "clustering": found.clustering,
-            "tool": f"MMseqs2 {tool.version}",
-            "clusters": len(members),
-            "largest_cluster": max(members.values()),
-            "cluster_of": {ids[i]: ids[rep] for i, rep in enumerate(found.representative)},
-            "violations": found.violations,
-            "moved": tuple(relocated(r) for r in found.moved),
-            "removed": tuple(relocated(r) for r in found.removed),
-        }
-        for r in found.removed:
-            logger.warning("Homology split: removed %s", relocated(r).describe())
-    else:
-        chosen = _random_splits(groups, fractions, seed)
-    kept = [
-        dataclasses.replace(r, split=name)
-        for r, name in zip(records, chosen, strict=True)
-        if name != REMOVED
-    ]
-    sizes = {name: sum(r.split == name for r in kept) for name in SPLITS}
-    label_counts: dict[str, dict[str, int]] = {}
-    if key is not None:
-        for name in SPLITS:
-            counts = Counter(str(key(r)) for r in kept if r.split == name)
-            label_counts[name] = dict(sorted(counts.items()))
-    leakage_report_, note = None, None
+    found = partition(
+        [r.sequence for r in records],
+        groups,
+        fractions=fractions,
+        max_identity=max_identity,
+        coverage=coverage,
+        seed=seed,
+        mmseqs=tool,
+    )
+    members = Counter(found.representative)
+    ids = [r.id for r in records]
+
+    def relocated(r) -> Relocated:
+        relatives = tuple((ids[j], round(v, 4)) for j, v in r.relatives)
+        return Relocated(ids[r.index], r.before, r.after, relatives)
+
+    fields = {
+        "max_identity": max_identity,
+        "coverage": coverage,
+        "clustering": found.clustering,
+        "tool": f"MMseqs2 {tool.version}",
+        "clusters": len(members),
+        "largest_cluster": max(members.values()),
+        "cluster_of": {ids[i]: ids[rep] for i, rep in enumerate(found.representative)},
+        "violations": found.violations,
+        "moved": tuple(relocated(r) for r in found.moved),
+        "removed": tuple(relocated(r) for r in found.removed),
+    }
+    for removed in fields["removed"]:
+        logger.warning("Homology split: removed %s", removed.describe())
+    return list(found.splits), fields
+
+
+def _label_counts(kept: list[ProteinRecord], key: Any) -> dict[str, dict[str, int]]:
+    """Each split's records per stratification key (none without a key)."""
+    if key is None:
+        return {}
+    return {
+        name: dict(sorted(Counter(str(key(r)) for r in kept if r.split == name).items()))
+        for name in SPLITS
+    }
+
+
+def _measure_leakage(
+    kept: list[ProteinRecord], tool: Any, leakage: bool | None, coverage: float, missing: str
+) -> tuple[Any, str | None]:
+    """The leakage report of test against train, or ``None`` and why it was not measured."""
     train = [r for r in kept if r.split == "train"]
     test = [r for r in kept if r.split == "test"]
-    if tool is not None and leakage is not False and train and test:
-        from tfprot.data.leakage import leakage_report
+    if leakage is False:
+        return None, None
+    if not (train and test):
+        return None, "no training or no test records"
+    if tool is None:
+        return None, missing
+    from tfprot.data.leakage import leakage_report
 
-        leakage_report_ = leakage_report(train, test, coverage=coverage, mmseqs=tool)
-    elif leakage is False:
-        pass
-    elif not (train and test):
-        note = "no training or no test records"
-    else:
-        note = missing
-    report = SplitReport(
-        method=method,
-        seed=seed,
-        fractions=tuple(fractions),
-        sizes=sizes,
-        label_counts=label_counts,
-        leakage=leakage_report_,
-        leakage_note=note,
-        **report_fields,
-    )
-    logger.info("Split: %s", "; ".join(report.describe()[:3]))
-    return SplitResult(kept, report)
+    return leakage_report(train, test, coverage=coverage, mmseqs=tool), None
 
 
 def _check_options(
