@@ -9,6 +9,11 @@ embedding and the mean covers the whole sequence (see :mod:`tfprot.models.protei
 NaN or infinite hidden states (corrupt or mismatched weights) raise a
 :class:`~tfprot.errors.NonFiniteOutputError` naming the checkpoint.
 
+Small outputs come back in memory (and save as ``.npz``). At proteome scale, ``out='x.h5'``
+streams them into HDF5 instead (one dataset per id, as UniProt distributes embeddings), with
+memory bounded whatever the input's size, resumable after a kill
+(:mod:`tfprot.models.embed_stream`, :mod:`tfprot.models.embedding_store`).
+
 >>> import tfprot
 >>> result = tfprot.embed("tiny-esm", ["MKTAYIAK", "GGSW"], precision="float32")
 >>> result.ids, result.vectors.shape
@@ -21,7 +26,7 @@ import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +34,9 @@ from tfprot._io import atomic_path
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError, OptionError
+
+if TYPE_CHECKING:
+    from tfprot.models.embed_stream import EmbedSummary
 
 __all__ = ["LAYOUT", "RESIDUE_KEY", "Embeddings", "embed", "embed_with"]
 
@@ -98,7 +106,15 @@ class Embeddings:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Embeddings:
         """Read an ``.npz`` written by :meth:`save` (per-residue files of either layout, see
-        :data:`LAYOUT`)."""
+        :data:`LAYOUT`), or an HDF5 file written by ``embed(..., out="x.h5")`` (its arrays in
+        the dtype stored; per sequence stacked into one ``[sequences, hidden]`` array)."""
+        from tfprot.models.embedding_store import is_h5_path, read_h5
+
+        if is_h5_path(path):
+            ids, arrays, per_residue = read_h5(path)
+            if per_residue:
+                return cls(ids, tuple(arrays), per_residue=True)
+            return cls(ids, np.stack(arrays) if arrays else np.zeros((0, 0)), per_residue=False)
         with np.load(path) as saved:
             ids = tuple(str(i) for i in saved["ids"])
             if "embeddings" in saved.files:
@@ -136,7 +152,7 @@ def _same_length(vectors: Any, ids: tuple[str, ...]) -> Any:
 
 def embed(
     checkpoint: str | os.PathLike, inputs: Any, *, precision: str = "auto", **options: Any
-) -> Embeddings:
+) -> Embeddings | EmbedSummary:
     """Embed sequences with the encoder of a checkpoint (preset, Hub id or local folder, a
     folder saved by :meth:`ProteinModel.save_pretrained` included).
 
@@ -145,7 +161,11 @@ def embed(
         inputs: a FASTA/table path, a list of sequences, or ``ProteinRecord``s.
         precision: as for the model factories.
         **options: :func:`embed_with`'s: ``per_residue``, ``batch_tokens``, ``progress``,
-            ``window_overlap``.
+            ``window_overlap``, ``out``, ``dtype``, ``window``.
+
+    Returns:
+        The :class:`Embeddings`; with ``out='x.h5'`` an
+        :class:`~tfprot.models.embed_stream.EmbedSummary` of what was written there.
 
     Raises:
         OptionError: an option :func:`embed_with` does not take, named with the valid ones.
@@ -167,7 +187,12 @@ def embed(
         keras_module.mixed_precision.set_global_policy(previous)
     tokenizer = ProteinTokenizer.from_pretrained(checkpoint)
     return embed_with(
-        encoder, tokenizer, inputs, source=f"the checkpoint {os.fspath(checkpoint)}", **options
+        encoder,
+        tokenizer,
+        inputs,
+        source=f"the checkpoint {os.fspath(checkpoint)}",
+        checkpoint=os.fspath(checkpoint),
+        **options,
     )
 
 
@@ -180,8 +205,12 @@ def embed_with(
     batch_tokens: int = 16384,
     progress: bool | None = None,
     window_overlap: int | None = None,
+    out: str | os.PathLike | None = None,
+    dtype: str = "float32",
+    window: int = 2048,
     source: str = "the model",
-) -> Embeddings:
+    checkpoint: str | None = None,
+) -> Embeddings | EmbedSummary:
     """Embed with an already built transformers TF model (any head: its encoder is used): the
     one definition of the embedding options, which :func:`embed` and
     :meth:`ProteinModel.embed <tfprot.models.ProteinModel.embed>` pass on.
@@ -189,26 +218,75 @@ def embed_with(
     Args:
         transformer: the transformers TF model.
         tokenizer: its :class:`ProteinTokenizer`.
-        inputs: a FASTA/table path, a list of sequences, or ``ProteinRecord``s.
+        inputs: a FASTA/table path, a list of sequences, ``ProteinRecord``s, or a
+            :class:`~tfprot.data.stream.RecordStream`.
         per_residue: per-residue instead of per-sequence (mean) embeddings.
         batch_tokens: token budget of an inference batch.
         progress: progress bar; ``None``: in a terminal or notebook, for several batches (see
             :mod:`tfprot.models.protein_model`).
         window_overlap: residues shared by consecutive windows of a sequence longer than
             ``max_length`` (default a quarter of the window).
+        out: an HDF5 file (``.h5``, ``.hdf5``) to stream into instead of returning the vectors:
+            inputs read lazily, vectors written as their batch finishes, memory bounded, ids
+            already there skipped (see :mod:`tfprot.models.embedding_store`); ``.npz`` (or any
+            other name): the vectors computed in memory and saved with :meth:`Embeddings.save`.
+        dtype: ``'float32'`` or ``'float16'`` (half the size) for the vectors returned or saved.
+        window: with an HDF5 ``out``: sequences read, sorted by length and batched together.
         source: the model in words, for the error on NaN or infinite hidden states.
+        checkpoint: the model's name recorded in an HDF5 file (default: its config's
+            ``name_or_path``, else ``source``).
+
+    Returns:
+        :class:`Embeddings`, or with an HDF5 ``out`` an
+        :class:`~tfprot.models.embed_stream.EmbedSummary` (counts, time).
 
     The compiled forward pass is kept per model, so repeated calls do not trace it again (a
     trace costs about half a second on a 2-core CPU, more than embedding a hundred sequences).
+
+    >>> import tempfile, pathlib, tfprot
+    >>> model = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="float32")
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "e.h5"
+    >>> model.embed(["MKTAY", "GG"], out=out, dtype="float16").embedded
+    2
+    >>> model.embed(["MKTAY", "GG", "PEPT"], out=out, dtype="float16").skipped
+    2
+    >>> [v.shape for v in Embeddings.load(out).vectors]
+    [(64,), (64,), (64,)]
     """
+    from tfprot.models.embedding_store import check_dtype, is_h5_path
     from tfprot.models.inference import residue_outputs
 
+    check_dtype(dtype)
     compiled = _compiled_hidden_states(transformer)
+
+    def forward(batch):
+        return compiled(batch).numpy()
+
+    if out is not None and is_h5_path(out):
+        from tfprot.data.stream import stream_records
+        from tfprot.models.embed_stream import embed_to_file
+
+        name = getattr(transformer.config, "name_or_path", "") or source
+        return embed_to_file(
+            transformer,
+            forward,
+            tokenizer,
+            stream_records(inputs),
+            out,
+            per_residue=per_residue,
+            dtype=dtype,
+            batch_tokens=batch_tokens,
+            window=window,
+            overlap=window_overlap,
+            progress=progress,
+            source=source,
+            checkpoint=checkpoint or name,
+        )
     records = as_records(inputs)
     residues = residue_outputs(
         records,
         tokenizer,
-        lambda batch: compiled(batch).numpy(),
+        forward,
         batch_tokens=batch_tokens,
         overlap=window_overlap,
         progress=progress,
@@ -217,26 +295,31 @@ def embed_with(
     )
     ids = tuple(record.id for record in records)
     if per_residue:
-        return Embeddings(ids, tuple(r.astype(np.float32) for r in residues), per_residue=True)
-    vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
-    return Embeddings(ids, vectors, per_residue=False)
+        result = Embeddings(ids, tuple(r.astype(dtype) for r in residues), per_residue=True)
+    else:
+        vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
+        result = Embeddings(ids, vectors.astype(dtype), per_residue=False)
+    if out is not None:
+        result.save(out)
+    return result
 
 
 def check_embed_options(options: dict[str, Any]) -> None:
-    """Refuse, by name, an option :func:`embed_with` does not take (``source`` is set by the
-    caller).
+    """Refuse, by name, an option :func:`embed_with` does not take (``source`` and
+    ``checkpoint`` are set by the callers).
 
     >>> check_embed_options({"per_residue": True})
     >>> check_embed_options({"per_residu": True})
     Traceback (most recent call last):
     ...
-    tfprot.errors.OptionError: Unknown embedding option 'per_residu' (did you mean 'per_residue'?). Expect one of ['per_residue', 'batch_tokens', 'progress', 'window_overlap'].
+    tfprot.errors.OptionError: Unknown embedding option 'per_residu' (did you mean 'per_residue'?). Expect one of ['per_residue', 'batch_tokens', 'progress', 'window_overlap', 'out', 'dtype', 'window'].
     """
     import difflib
     import inspect
 
     parameters = inspect.signature(embed_with).parameters.values()
-    valid = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name != "source"]
+    hidden = ("source", "checkpoint")  # set by the callers
+    valid = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in hidden]
     for name in options:
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)

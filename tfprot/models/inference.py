@@ -31,6 +31,7 @@ __all__ = [
     "BATCH_SIGNATURE",
     "check_finite",
     "hidden_states",
+    "iter_residue_outputs",
     "non_finite_error",
     "progress_bar",
     "residue_outputs",
@@ -163,6 +164,35 @@ def residue_outputs(
     ``tokenizer.max_residues`` run in windows (:func:`residue_windows`) stitched back.
     ``source`` names the model in the error for non-finite outputs.
     """
+    out: list[np.ndarray | None] = [None] * len(records)
+    for number, outputs in iter_residue_outputs(
+        records,
+        tokenizer,
+        forward,
+        batch_tokens=batch_tokens,
+        overlap=overlap,
+        progress=progress,
+        desc=desc,
+        source=source,
+    ):
+        out[number] = outputs
+    return out  # type: ignore[return-value]
+
+
+def iter_residue_outputs(
+    records: Sequence[ProteinRecord],
+    tokenizer: ProteinTokenizer,
+    forward: Forward,
+    *,
+    batch_tokens: int,
+    overlap: int | None = None,
+    progress: bool | None = False,
+    desc: str = "predict",
+    source: str = "the model",
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`residue_outputs` as they finish: ``(record number, outputs)`` once the last window
+    of that record has run, in length-sorted batch order. A caller that writes and drops each
+    one holds at most the records some of whose windows are still to run."""
     size = tokenizer.max_residues
     overlap = size // 4 if overlap is None else int(overlap)
     chunks: list[np.ndarray] = []
@@ -180,7 +210,8 @@ def residue_outputs(
             size,
             windowed,
         )
-    out: list[np.ndarray | None] = [None] * len(records)
+    pending: dict[int, np.ndarray] = {}
+    missing = np.bincount([owner[0] for owner in owners], minlength=len(records))
     offset = tokenizer.residue_offset
     for index, row in run_batches(
         chunks,
@@ -193,10 +224,16 @@ def residue_outputs(
     ):
         number, start, keep_from, keep_to = owners[index]
         part = row[offset + keep_from - start : offset + keep_to - start]
-        if out[number] is None:
-            out[number] = np.empty((len(records[number]), *part.shape[1:]), dtype=part.dtype)
-        out[number][keep_from:keep_to] = part  # type: ignore[index]
-    return out  # type: ignore[return-value]
+        if missing[number] == 1 and keep_from == 0 and keep_to == len(records[number]):
+            missing[number] = 0
+            yield number, part.copy()  # not a view that keeps the whole batch alive
+            continue
+        if number not in pending:
+            pending[number] = np.empty((len(records[number]), *part.shape[1:]), part.dtype)
+        pending[number][keep_from:keep_to] = part
+        missing[number] -= 1
+        if not missing[number]:
+            yield number, pending.pop(number)
 
 
 def sequence_outputs(

@@ -1,0 +1,182 @@
+"""Embeddings streamed to HDF5 (``embed(..., out="x.h5")``): the same values as the in-memory
+path, every id once in input order, read back with h5py itself (not tfprot's reader), resume
+that skips only what is whole and from the same sequence, refusal of a file from another model
+or with other settings, leftovers of a killed writer removed, a second live writer refused."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import tfprot
+from tfprot.data.stream import sequence_digest
+from tfprot.errors import OptionError, OutputError
+from tfprot.models.embedding_store import (
+    EmbeddingStore,
+    StoreHeader,
+    dataset_name,
+    parts_folder,
+)
+from tfprot.models.embeddings import Embeddings
+
+SEQUENCES = [
+    "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEK",
+    "GGSW",
+    "MSDNELQKLAEQ",
+    "MKVLAAGIVALLLAAGCSSSKEETPKAEAPKAESSAGEAKAE",
+    "PEPTIDE",
+    "MHHHHHHSSGLVPRGSHMASMTGGQQMGRGS",
+    "ACDEFGHIKLMNPQRSTVWY" * 4,
+]
+IDS = ["sp|P69905|HBA_HUMAN/1-20", "a b", "..", "ids", "x%2Fy", "é-ü", "P1"]
+BATCH_TOKENS = 60
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="float32")
+
+
+@pytest.fixture(scope="module")
+def records():
+    return tfprot.from_lists(SEQUENCES, ids=IDS)
+
+
+def _read(path):
+    """``{id: array}`` and the ids in file order, read with h5py alone."""
+    with h5py.File(path, "r") as saved:
+        order = [saved[name].attrs["id"] for name in saved]
+        arrays = {saved[name].attrs["id"]: saved[name][()] for name in saved}
+        attrs = dict(saved.attrs)
+    return order, arrays, attrs
+
+
+@pytest.mark.parametrize("per_residue", [True, False])
+def test_streamed_file_holds_the_in_memory_values_once_per_id_in_input_order(
+    model, records, tmp_path, per_residue
+):
+    memory = model.embed(records, per_residue=per_residue, batch_tokens=BATCH_TOKENS)
+    out = tmp_path / "e.h5"
+    summary = model.embed(
+        records, per_residue=per_residue, batch_tokens=BATCH_TOKENS, out=out, window=3
+    )
+    assert (summary.sequences, summary.embedded, summary.skipped) == (7, 7, 0)
+    assert summary.residues == sum(len(s) for s in SEQUENCES)
+    order, arrays, attrs = _read(out)
+    assert order == IDS
+    for record_id, expected in zip(IDS, memory.vectors, strict=True):
+        assert arrays[record_id].dtype == np.float32
+        np.testing.assert_allclose(arrays[record_id], expected, rtol=0, atol=1e-6)
+    assert attrs["pooling"] == ("none" if per_residue else "mean")
+    assert attrs["dtype"] == "float32" and attrs["hidden_size"] == 64
+    assert attrs["tfprot_version"] == tfprot.__version__
+    with h5py.File(out, "r") as saved:  # accession-style ids are their own names
+        assert saved["P1"].attrs["sequence_sha256"] == sequence_digest(SEQUENCES[-1])
+        assert dataset_name(IDS[0]) in saved and "x%252Fy" in saved
+    assert not parts_folder(out).exists()
+    loaded = Embeddings.load(out)
+    assert loaded.ids == tuple(IDS) and loaded.per_residue == per_residue
+
+
+def test_float16_halves_the_file_and_rounds_the_values(model, records, tmp_path):
+    memory = model.embed(records, per_residue=True, batch_tokens=BATCH_TOKENS)
+    model.embed(records, per_residue=True, out=tmp_path / "e32.h5")
+    model.embed(records, per_residue=True, out=tmp_path / "e16.h5", dtype="float16")
+    _, arrays, attrs = _read(tmp_path / "e16.h5")
+    assert attrs["dtype"] == "float16"
+    for record_id, expected in zip(IDS, memory.vectors, strict=True):
+        assert arrays[record_id].dtype == np.float16
+        np.testing.assert_array_equal(arrays[record_id], expected.astype(np.float16))
+    with h5py.File(tmp_path / "e32.h5") as a, h5py.File(tmp_path / "e16.h5") as b:
+        assert sum(a[n].id.get_storage_size() for n in a) == 2 * sum(
+            b[n].id.get_storage_size() for n in b
+        )
+    with pytest.raises(OptionError, match="float64"):
+        model.embed(records, out=tmp_path / "e.h5", dtype="float64")
+
+
+def test_a_rerun_skips_whole_ids_and_redoes_changed_or_damaged_ones(model, records, tmp_path):
+    out = tmp_path / "e.h5"
+    model.embed(records[:4], per_residue=True, out=out)
+    with h5py.File(out, "a") as saved:  # a dataset cut short (what a bug or a bad copy leaves)
+        data = saved[dataset_name(IDS[1])][()]
+        del saved[dataset_name(IDS[1])]
+        saved.create_dataset(dataset_name(IDS[1]), data=data[:2])
+        saved[dataset_name(IDS[1])].attrs.update({"id": IDS[1], "sequence_sha256": "x"})
+    changed = [*records[:3], tfprot.from_lists(["MKTW"], ids=[IDS[3]])[0], *records[4:]]
+    summary = model.embed(changed, per_residue=True, out=out)
+    assert (summary.embedded, summary.skipped, summary.recomputed) == (5, 2, 2)
+    order, arrays, _ = _read(out)
+    assert order == IDS
+    memory = model.embed(changed, per_residue=True)
+    for record_id, expected in zip(IDS, memory.vectors, strict=True):
+        np.testing.assert_allclose(arrays[record_id], expected, atol=1e-6)
+    again = model.embed(changed, per_residue=True, out=out)
+    assert (again.embedded, again.skipped) == (0, 7)
+
+
+def test_a_file_from_another_model_or_other_settings_is_refused(model, records, tmp_path):
+    out = tmp_path / "e.h5"
+    model.embed(records[:2], out=out)
+    before = out.read_bytes()
+    other = tfprot.sequence_classifier("tiny-esm", ["a", "b"], precision="float32")  # new weights
+    with pytest.raises(OutputError, match="another model") as refused:
+        other.embed(records, out=out)
+    assert "weights_sha256" in str(refused.value) and "Choose another --out" in str(refused.value)
+    with pytest.raises(OutputError, match="pooling mean -> none"):
+        model.embed(records, out=out, per_residue=True)
+    with pytest.raises(OutputError, match="dtype float32 -> float16"):
+        model.embed(records, out=out, dtype="float16")
+    assert out.read_bytes() == before
+    foreign = tmp_path / "foreign.h5"
+    with h5py.File(foreign, "w") as handle:
+        handle["x"] = np.zeros(3)
+    with pytest.raises(OutputError, match="not a tfprot embeddings file"):
+        model.embed(records, out=foreign)
+    text = tmp_path / "text.h5"
+    text.write_text("not hdf5")
+    with pytest.raises(OutputError, match="not an HDF5 file"):
+        model.embed(records, out=text)
+
+
+def test_leftovers_of_a_killed_writer_go_and_finished_parts_are_used(model, records, tmp_path):
+    out = tmp_path / "e.h5"
+    memory = model.embed(records, per_residue=True, batch_tokens=BATCH_TOKENS)
+    header = StoreHeader(
+        "tiny",
+        _digest(model),
+        per_residue=True,
+        dtype="float32",
+        hidden_size=64,
+    )
+    with EmbeddingStore(out, header) as store:  # two finished parts, then a "kill"
+        for record, vectors in zip(records[:3], memory.vectors[:3], strict=True):
+            store.add(record.id, vectors, sequence_digest(record.sequence))
+            if record.id == IDS[1]:
+                store.flush()
+    parts = parts_folder(out)
+    assert sorted(p.name for p in parts.glob("part-*")) == ["part-000001.h5", "part-000002.h5"]
+    whole = (parts / "part-000001.h5").read_bytes()
+    for name in ("part-000003.h5.tmp", "final.h5.tmp"):  # what a kill mid-write leaves
+        (parts / name).write_bytes(whole[: len(whole) // 2])
+    summary = model.embed(records, per_residue=True, out=out)
+    assert (summary.embedded, summary.skipped) == (4, 3)
+    order, arrays, _ = _read(out)
+    assert order == IDS
+    for record_id, expected in zip(IDS, memory.vectors, strict=True):
+        np.testing.assert_allclose(arrays[record_id], expected, atol=1e-6)
+    assert not parts_folder(out).exists()
+
+
+def test_a_second_live_writer_is_refused(model, records, tmp_path):
+    out = tmp_path / "e.h5"
+    header = StoreHeader("tiny", _digest(model), per_residue=False, dtype="float32", hidden_size=64)
+    with EmbeddingStore(out, header), pytest.raises(OutputError, match="another run"):
+        model.embed(records, out=out)
+
+
+def _digest(model):
+    from tfprot.models.embed_stream import weights_digest
+
+    return weights_digest(model.transformer)
