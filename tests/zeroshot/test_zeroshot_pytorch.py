@@ -12,33 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from zeroshot_support import GB1
 
 import tfprot  # noqa: F401  (Keras 2 first)
-from tfprot.models.checkpoints import tiny_config
-from tfprot.presets import PRESETS
 from tfprot.zeroshot import contacts, load_masked_lm, parse_mutant, score_variants
 
 torch = pytest.importorskip("torch")
 
 TOLERANCE = 1e-4
-GB1 = "MQYKLILNGKTLKGETTTEAVDAATAEKVFKQYANDNGVDGEWTYDDATKTFTVTE"
-"""Protein G's B1 domain (56 residues), the wild type of the GB1 fitness landscape."""
 MUTANTS = ["Y3A", "K4R:G9A", "V39D", "V39D:D40A:G41F:V54A", "WT", "E19Q", "Y3W"]
-
-
-@pytest.fixture(scope="module")
-def torch_folder(tmp_path_factory, hf_esm_tokenizer):
-    """(torch EsmForMaskedLM with eager attention, its PyTorch-only folder)."""
-    from transformers import EsmForMaskedLM
-
-    folder = tmp_path_factory.mktemp("torch_esm_mlm")
-    torch.manual_seed(7)
-    config = tiny_config(PRESETS["tiny-esm"], initializer_range=0.2)
-    EsmForMaskedLM(config).eval().save_pretrained(folder)
-    hf_esm_tokenizer.save_pretrained(folder)
-    assert not list(folder.glob("tf_model*"))
-    reference = EsmForMaskedLM.from_pretrained(folder, attn_implementation="eager").eval()
-    return reference, folder
 
 
 @pytest.fixture(scope="module")
