@@ -35,7 +35,7 @@ from tfprot.data.fasta import iter_fasta
 from tfprot.data.readers import as_records, detect_format, read_records
 from tfprot.data.records import ProteinRecord, Source
 from tfprot.data.sequences import clean_sequence
-from tfprot.data.table import detect_columns, parse_split
+from tfprot.data.table import _parse_flag, detect_columns, parse_split
 from tfprot.errors import DataFormatError
 
 __all__ = ["RecordStream", "batched", "sequence_digest", "stream_records"]
@@ -205,11 +205,16 @@ def _table(path: Path, delimiter: str, **columns: Any) -> Iterator[ProteinRecord
             cells = {column: row[i].strip() for column, i in index.items()}
             record_id = (cells[chosen.id] if chosen.id else "") or f"row{row_number}"
             where = f"{source.describe()}, id {record_id!r}"
+            split = parse_split(cells[chosen.split], where) if chosen.split else None
+            if chosen.validation and _parse_flag(cells[chosen.validation], where):
+                if split == "test":
+                    raise DataFormatError(f"{where}: a test row cannot also be a validation row.")
+                split = "validation"
             yield ProteinRecord(
                 id=record_id,
                 sequence=clean_sequence(cells[chosen.sequence], where=where),
                 label=(cells[chosen.label] or None) if chosen.label else None,
-                split=parse_split(cells[chosen.split], where) if chosen.split else None,
+                split=split,
                 source=source,
             )
     except csv.Error as error:
