@@ -228,21 +228,8 @@ def fit_resumable(
     """
     import tensorflow as tf
 
-    if (
-        epochs < 1
-        or (save_every_steps is not None and save_every_steps < 1)
-        or (save_every_seconds is not None and save_every_seconds <= 0)
-    ):
-        raise OptionError(
-            "epochs, save_every_steps and save_every_seconds must be positive, got "
-            f"{epochs}, {save_every_steps} and {save_every_seconds}."
-        )
     strategy = model.distribute_strategy
-    if save_every_seconds is not None and _several_workers(strategy):
-        raise OptionError(
-            "save_every_seconds cannot be used with several workers (they must save at the same "
-            "step); use save_every_steps."
-        )
+    _check_save_options(epochs, save_every_steps, save_every_seconds, strategy)
     chief = _is_chief(strategy)
     directory = os.fspath(checkpoint_dir)
     if run_identity is not None:
@@ -259,18 +246,11 @@ def fit_resumable(
         )
     _set_schedule_length(model, steps_per_epoch * epochs)
 
-    with strategy.scope():
-        model.optimizer.build(model.trainable_variables)
-        position = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="position")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, position=position)
-    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=keep)
-    latest = tf.train.latest_checkpoint(directory)
-    if latest:
-        _restore(checkpoint, latest)
-    elif run_identity is not None and chief:
-        _write_text(_join(directory, RUN_FILE), json.dumps(dict(run_identity), indent=1) + "\n")
+    manager, position, history = _restore_or_start(
+        model, directory, own_dir, keep, run_identity if chief else None
+    )
     start_epoch, start_step = (int(v) for v in position.numpy())
-    if latest:
+    if history is not None:
         logger.info(
             "Resuming from step %d of %d (epoch %d, batch %d of %d) in %s.",
             start_epoch * steps_per_epoch + start_step,
@@ -280,7 +260,7 @@ def fit_resumable(
             steps_per_epoch,
             directory,
         )
-    history = (_read_json(_join(directory, HISTORY_FILE)) or {}) if latest else {}
+    history = history or {}
 
     saver = _PositionSaver(manager, position, save_every_steps, save_every_seconds, steps_per_epoch)
     progress = [_ProgressOfAllEpochs(epochs)] if verbose != 0 else []
@@ -312,6 +292,47 @@ def fit_resumable(
     if not chief and tf.io.gfile.exists(own_dir):
         tf.io.gfile.rmtree(own_dir)
     return ResumableResult(history, (start_epoch, start_step), steps_per_epoch, saved)
+
+
+def _check_save_options(
+    epochs: int, every_steps: int | None, every_seconds: float | None, strategy: Any
+) -> None:
+    if (
+        epochs < 1
+        or (every_steps is not None and every_steps < 1)
+        or (every_seconds is not None and every_seconds <= 0)
+    ):
+        raise OptionError(
+            "epochs, save_every_steps and save_every_seconds must be positive, got "
+            f"{epochs}, {every_steps} and {every_seconds}."
+        )
+    if every_seconds is not None and _several_workers(strategy):
+        raise OptionError(
+            "save_every_seconds cannot be used with several workers (they must save at the same "
+            "step); use save_every_steps."
+        )
+
+
+def _restore_or_start(
+    model, directory: str, own_dir: str, keep: int, run_identity: Mapping[str, Any] | None
+) -> tuple[Any, Any, dict[str, list[float]] | None]:
+    """The checkpoint manager and position variable, restored from the latest checkpoint in
+    ``directory`` with the history so far, or new (history ``None``; ``run.json`` written when
+    ``run_identity`` is given, i.e. by the chief)."""
+    import tensorflow as tf
+
+    with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        position = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="position")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, position=position)
+    manager = tf.train.CheckpointManager(checkpoint, own_dir, max_to_keep=keep)
+    latest = tf.train.latest_checkpoint(directory)
+    if not latest:
+        if run_identity is not None:
+            _write_text(_join(directory, RUN_FILE), json.dumps(dict(run_identity), indent=1) + "\n")
+        return manager, position, None
+    _restore(checkpoint, latest)
+    return manager, position, _read_json(_join(directory, HISTORY_FILE)) or {}
 
 
 class _PositionSaver(_keras.callbacks.Callback):

@@ -51,7 +51,15 @@ def stored_float32(variable) -> tf.Tensor:
     # The resource handle reads the variable itself: an auto-cast variable passes ``handle`` and
     # ``true_dtype`` on from the variable it wraps.
     dtype = getattr(variable, "true_dtype", variable.dtype)
-    stored = tf.raw_ops.ReadVariableOp(resource=variable.handle, dtype=dtype)
+    try:
+        handle = variable.handle
+    except ValueError:
+        # A distributed variable outside a replica context (a model's first call under
+        # ``strategy.scope()``) has no one handle; its local copies hold the same value, and
+        # ``experimental_local_results`` gives them unwrapped (no auto-cast).
+        local = tf.distribute.get_strategy().experimental_local_results(variable)[0]
+        handle, dtype = local.handle, local.dtype
+    stored = tf.raw_ops.ReadVariableOp(resource=handle, dtype=dtype)
     return tf.cast(stored, tf.float32)
 
 
