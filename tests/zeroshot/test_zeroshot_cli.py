@@ -143,3 +143,26 @@ def test_contacts_writes_maps_pictures_and_precision(capsys, tmp_path, torch_fol
     assert f"P@L {precisions['P@L']:.4f}" in stdout
     code, _, err = _run(capsys, [*argv[:-4], "--pdb", str(structures / "gb1.pdb")])
     _one_line_error(code, err, "is one structure but --input has 2 sequences")
+
+
+@pytest.mark.parametrize("command", ["score", "contacts"])
+def test_help_has_an_example_and_loads_no_tensorflow(command):
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys\nfrom tfprot.cli import main\ntry:\n    main([{command!r}, '--help'])\n"
+        "except SystemExit as stop:\n    assert stop.code == 0\n"
+        "assert 'tensorflow' not in sys.modules and 'torch' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"usage: tfprot {command}" in done.stdout
+    assert f"Example:\n  tfprot {command}" in done.stdout and "--debug" in done.stdout
+
+
+def test_cli_methods_are_the_librarys():
+    from tfprot.cli.score import METHODS
+    from tfprot.zeroshot import METHODS as LIBRARY
+
+    assert METHODS == LIBRARY

@@ -161,3 +161,27 @@ def test_fused_layer_hands_attention_maps_to_transformers(model, hf_esm_tokenize
     upstream = model.transformer(input_ids=ids, output_attentions=True, training=False)
     assert len(upstream.attentions) == len(layers)
     assert float(tf.reduce_max(tf.abs(fused - upstream.logits))) <= 1e-5
+
+
+def test_log_softmax_is_float32_under_bfloat16(torch_folder):
+    """Under mixed_bfloat16 (where transformers' TFEsmForMaskedLM fails: its tied vocabulary
+    projection multiplies bfloat16 features with the float32 embedding table) tfprot's head
+    projects in float32, the log-softmax is float32, and the scores stay close to float32's."""
+    import tensorflow as tf
+
+    from tfprot._keras import keras
+
+    half = load_masked_lm(torch_folder[1], precision="mixed_bfloat16")
+    assert keras().mixed_precision.global_policy().name == "float32"  # restored after loading
+    ids = half.tokenizer.encode(GB1)[None]
+    batch = {"input_ids": tf.constant(ids), "attention_mask": tf.ones_like(ids)}
+    features = half.transformer.esm(
+        input_ids=batch["input_ids"], return_dict=True
+    ).last_hidden_state
+    assert features.dtype == tf.bfloat16
+    assert half.transformer(input_ids=batch["input_ids"]).logits.dtype == tf.float32
+    assert half.forward(batch).dtype == tf.float32
+    low = score_variants(half, GB1, MUTANTS).scores
+    full = score_variants(torch_folder[1], GB1, MUTANTS, precision="float32").scores
+    assert np.abs(low - full).max() < 0.15
+    assert np.corrcoef(low, full)[0, 1] > 0.95

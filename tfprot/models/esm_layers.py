@@ -1,13 +1,15 @@
 """tfprot's layers in the ESM models tfprot builds, and in no other.
 
-Three of transformers' TF ESM layers are replaced by tfprot's subclasses, in the instances that
+Four of transformers' TF ESM layers are replaced by tfprot's subclasses, in the instances that
 :mod:`tfprot.models.checkpoints` creates:
 
 - ``TFEsmEmbeddings`` → :class:`~tfprot.models.esm_fixes.TfprotEsmEmbeddings`: token dropout
   under a mixed policy;
 - ``TFRotaryEmbedding`` → :class:`~tfprot.models.esm_fixes.TfprotRotaryEmbedding`: float32
   positions and angles;
-- ``TFEsmLayer`` → :class:`~tfprot.models.esm_fast.TfprotEsmLayer`: the fused encoder layer.
+- ``TFEsmLayer`` → :class:`~tfprot.models.esm_fast.TfprotEsmLayer`: the fused encoder layer;
+- ``TFEsmLMHead`` → :class:`~tfprot.models.esm_lm_head.TfprotEsmLMHead`: the masked-LM head's
+  vocabulary projection in float32 (it fails under a mixed policy upstream).
 
 How: :func:`use_tfprot_layers` sets each such layer's ``__class__`` to tfprot's subclass right
 after transformers has constructed the model (for ``from_pretrained``: constructed, built and
@@ -38,10 +40,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from transformers.models.esm.modeling_tf_esm import TFEsmEmbeddings, TFEsmLayer, TFRotaryEmbedding
+from transformers.models.esm.modeling_tf_esm import (
+    TFEsmEmbeddings,
+    TFEsmLayer,
+    TFEsmLMHead,
+    TFRotaryEmbedding,
+)
 
 from tfprot.models.esm_fast import TfprotEsmLayer
 from tfprot.models.esm_fixes import TfprotEsmEmbeddings, TfprotRotaryEmbedding
+from tfprot.models.esm_lm_head import TfprotEsmLMHead
 
 __all__ = ["SUBCLASSES", "use_tfprot_layers"]
 
@@ -50,6 +58,7 @@ SUBCLASSES: Mapping[type, type] = MappingProxyType(
         TFEsmEmbeddings: TfprotEsmEmbeddings,
         TFRotaryEmbedding: TfprotRotaryEmbedding,
         TFEsmLayer: TfprotEsmLayer,
+        TFEsmLMHead: TfprotEsmLMHead,
     }
 )
 """transformers' layer class → tfprot's subclass that replaces it in tfprot's models."""
