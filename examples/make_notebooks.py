@@ -25,6 +25,7 @@ SCRIPTS = (
     "folding.py",
     "uniprot_dataset.py",
     "homology_split.py",
+    "zero_shot_gb1.py",
 )
 """The examples that have a notebook (``data_pipeline.py`` is a script only)."""
 

@@ -280,6 +280,39 @@ def check_homology_split(out: Path, text: str, shared_data: Path, server, rich) 
             assert found.identity <= 0.32 or min(found.coverage) < 0.8, (identifier, other)
 
 
+def check_zero_shot_gb1(out: Path, text: str, shared_data: Path, server, rich) -> None:
+    """The variants written in the field's notation are FLIP's sequences (rebuilt here from the
+    wild type by hand), and the printed Spearman rho is scipy's over the written scores."""
+    from scipy.stats import spearmanr
+
+    folder = out / "zero_shot_gb1"
+    with open(shared_data / "flip_gb1" / "sampled.csv") as handle:
+        flip = [(row["sequence"], float(row["target"])) for row in csv.DictReader(handle)]
+    with open(folder / "gb1_dms.csv") as handle:
+        dms = list(csv.DictReader(handle))
+    assert [(row["mutated_sequence"], float(row["DMS_score"])) for row in dms] == flip
+    wildtype = read_fasta(folder / "gb1_wildtype.fasta")["GB1_wildtype"]
+    for row in dms[:200]:
+        sequence = list(wildtype)
+        for change in [] if row["mutant"] == "WT" else row["mutant"].split(":"):
+            assert wildtype[int(change[1:-1]) - 1] == change[0]
+            sequence[int(change[1:-1]) - 1] = change[-1]
+        assert "".join(sequence) == row["mutated_sequence"]
+    with open(folder / "gb1_scores.tsv") as handle:
+        scores = list(csv.DictReader(handle, delimiter="\t"))
+    assert [row["mutant"] for row in scores] == [row["mutant"] for row in dms]
+    fitness = [float(row["fitness"]) for row in scores]
+    for method, column in (("masked-marginal", "masked_marginal"), ("wt-marginal", "wt_marginal")):
+        expected = spearmanr([float(row[column]) for row in scores], fitness).statistic
+        assert number(rf"{method}: Spearman (-?\d\.\d+) over 8733 variants", text) == (
+            pytest.approx(expected, abs=1e-4)
+        )
+    assert "(4 passes)" in text and "untrained" in text  # one pass per mutated position
+    contact_map = np.load(folder / "gb1_wildtype.contacts.npy")
+    assert contact_map.shape == (len(wildtype), len(wildtype))
+    assert np.allclose(contact_map, contact_map.T, atol=1e-6)
+
+
 CHECKS = {
     "classification": check_classification,
     "secondary_structure": check_secondary_structure,
@@ -287,6 +320,7 @@ CHECKS = {
     "folding": check_folding,
     "uniprot_dataset": check_uniprot_dataset,
     "homology_split": check_homology_split,
+    "zero_shot_gb1": check_zero_shot_gb1,
 }
 
 
