@@ -166,3 +166,39 @@ def test_cli_methods_are_the_librarys():
     from tfprot.zeroshot import METHODS as LIBRARY
 
     assert METHODS == LIBRARY
+
+
+def test_checkpoints_without_the_heads_are_refused(
+    capsys, tmp_path, inputs, hf_esm_tokenizer, torch_folder
+):
+    """A classifier folder has no masked-LM head, a masked LM saved without its contact head has
+    none of that: their heads would be random, and are refused by name."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+    from transformers import EsmForSequenceClassification
+
+    from tfprot.models.checkpoints import tiny_config
+    from tfprot.presets import PRESETS
+
+    folder = tmp_path / "classifier"
+    config = tiny_config(PRESETS["tiny-esm"], num_labels=2)
+    EsmForSequenceClassification(config).save_pretrained(folder)
+    hf_esm_tokenizer.save_pretrained(folder)
+    wildtype, dms = inputs
+    argv = ["score", "--checkpoint", str(folder), "--wildtype", str(wildtype)]
+    code, _, err = _run(capsys, [*argv, "--mutations", str(dms), "--out", str(tmp_path / "s.csv")])
+    _one_line_error(code, err, "has no masked-LM head weights", "lm_head")
+
+    headless = tmp_path / "no_contact_head"
+    shutil.copytree(torch_folder[1], headless)
+    weights = load_file(headless / "model.safetensors")
+    assert any("contact_head" in key for key in weights)
+    kept = {key: value for key, value in weights.items() if "contact_head" not in key}
+    save_file(kept, headless / "model.safetensors", metadata={"format": "pt"})
+    fasta = tmp_path / "one.fasta"
+    fasta.write_text(f">gb1\n{GB1}\n")
+    argv = ["contacts", "--checkpoint", str(headless), "--input", str(fasta)]
+    code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "maps")])
+    _one_line_error(code, err, "has no contact head weights")
+    assert not (tmp_path / "maps").exists()

@@ -70,7 +70,8 @@ def contacts(
         One :class:`ContactMap` per sequence, in input order.
 
     Raises:
-        CheckpointError: the model has no contact head (not an ESM model).
+        CheckpointError: the model has no contact head (not an ESM model), or the checkpoint
+            lacks its weights.
         DataFormatError: a sequence longer than the model's window, naming it.
 
     >>> maps = contacts("tiny-esm", ["MKTAYIAKQR", "GGS"], precision="float32")
@@ -98,6 +99,13 @@ def contacts_with(
         raise CheckpointError(
             f"{model.name} ({type(model.transformer).__name__}) has no contact head; contact maps "
             "need an ESM-2 checkpoint."
+        )
+    untrained = [name for name in model.new_weights if "contact_head" in name]
+    if untrained:
+        raise CheckpointError(
+            f"{model.name} has no contact head weights (missing: {', '.join(untrained)}); a "
+            "random contact head's maps mean nothing. Use an ESM-2 checkpoint that carries one, "
+            "such as facebook/esm2_t33_650M_UR50D."
         )
     for record in records:
         if len(record.sequence) > model.window:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tfprot.data.tokenizer import ProteinTokenizer
+from tfprot.errors import CheckpointError
 from tfprot.tasks.masked_lm import MaskedLMScoring
 
 __all__ = ["MaskedLanguageModel", "Pass", "load_masked_lm"]
@@ -51,12 +52,14 @@ class MaskedLanguageModel:
         tokenizer: its :class:`~tfprot.data.ProteinTokenizer`.
         name: where it came from, for messages.
         pretrained: loaded from trained weights (``False`` for an offline ``tiny-*`` preset).
+        new_weights: weights the checkpoint lacked, freshly initialised (e.g. its contact head).
     """
 
     transformer: Any
     tokenizer: ProteinTokenizer
     name: str = "the model"
     pretrained: bool = True
+    new_weights: tuple[str, ...] = ()
     _forward: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -149,6 +152,10 @@ def load_masked_lm(
         precision: ``'auto'``, ``'float32'``, ``'mixed_float16'`` or ``'mixed_bfloat16'`` (the
             log-softmax is float32 under every policy).
 
+    Raises:
+        CheckpointError: the checkpoint has no masked-LM head (its head would be random), or its
+            tokenizer no ``<mask>`` token.
+
     >>> model = load_masked_lm("tiny-esm", precision="float32")
     >>> type(model.transformer).__name__, model.window, model.pretrained
     ('TFEsmForMaskedLM', 1022, False)
@@ -167,8 +174,20 @@ def load_masked_lm(
         loaded = load_transformer(checkpoint, TASK)
     finally:
         keras_module.mixed_precision.set_global_policy(previous)
+    untrained_head = [name for name in loaded.new_weights if "lm_head" in name]
+    if untrained_head:
+        raise CheckpointError(
+            f"{os.fspath(checkpoint)} has no masked-LM head weights (missing: "
+            f"{', '.join(untrained_head[:3])}): it is not a masked language model checkpoint (a "
+            "fine-tuned classifier or a bare encoder?), and a random head's scores mean nothing. "
+            "Use an ESM-2 checkpoint such as facebook/esm2_t33_650M_UR50D."
+        )
     tokenizer = ProteinTokenizer.from_pretrained(checkpoint)
     TASK.mask_id(tokenizer)  # refuse a tokenizer without <mask> before any work
     return MaskedLanguageModel(
-        loaded.model, tokenizer, name=os.fspath(checkpoint), pretrained=loaded.pretrained
+        loaded.model,
+        tokenizer,
+        name=os.fspath(checkpoint),
+        pretrained=loaded.pretrained,
+        new_weights=loaded.new_weights,
     )
