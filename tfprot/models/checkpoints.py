@@ -46,6 +46,8 @@ class LoadedTransformer:
     model: Any
     checkpoint: str
     pretrained: bool
+    new_weights: tuple[str, ...] = ()
+    """Weights the checkpoint did not have (freshly initialised): a new head, for instance."""
 
 
 def tiny_config(preset: Preset, **overrides: Any):
@@ -121,7 +123,9 @@ def load_transformer(
     model, info = load_checkpoint(from_pretrained, name, "model")
     use_tfprot_layers(model)  # built and loaded, not yet called
     _log_loading_info(model, name, info)
-    return LoadedTransformer(model, name, pretrained=True)
+    new = tuple(str(key) for key in info.get("missing_keys", []))
+    new += tuple(str(key) for key, *_ in info.get("mismatched_keys", []))
+    return LoadedTransformer(model, name, pretrained=True, new_weights=new)
 
 
 def _from_pretrained(auto: Any, name: str, overrides: dict[str, Any], **kwargs: Any):
