@@ -16,7 +16,9 @@ from pathlib import Path
 from conftest import MAX_LENGTH, run_cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "uniprot"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "zeroshot"))
 from uniprot_server import UniProtServer, multiloc_entries
+from zeroshot_support import write_gb1_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 TOUR = {"train", "predict", "embed", "fold", "export", "uniprot"}
@@ -71,6 +73,7 @@ def test_every_readme_command_runs(capsys, monkeypatch, tmp_path, proteins_fasta
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     shutil.copy(proteins_fasta, tmp_path / "proteins.fasta")
+    write_gb1_inputs(tmp_path, shared_data)  # gb1_wildtype.fasta, gb1_dms.csv (tfprot score)
     entries = multiloc_entries(shared_data, 10)
     ran = []
     with UniProtServer([dict(e) for e in entries]) as server:
