@@ -53,6 +53,7 @@ from transformers.models.esm.modeling_tf_esm import TFEsmForSequenceClassificati
 
 from tfprot.models import cpu_ops
 from tfprot.models.esm_fixes import stored_float32
+from tfprot.models.lora import fused_delta
 
 __all__ = ["TfprotEsmLayer", "first_token_logits", "reads_first_token_only"]
 
@@ -206,8 +207,10 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
         # Only the first token's query (position 0: its rotation is the identity); keys and
         # values of every token.
         residual = hidden_states[:, :1, :]
-        query = heads_first(_fused_dense(normed[:, 0, :], [query_dense], dtype)[0], 1)
-        key, value = _fused_dense(rows, key_value, dtype)
+        query = heads_first(
+            _fused_dense(normed[:, 0, :], [query_dense], dtype, training=training)[0], 1
+        )
+        key, value = _fused_dense(rows, key_value, dtype, training=training)
         key = tf.reshape(key, [batch, length, heads, head_size])
         if rotary:
             key = _rotate(key, cos, sin)
@@ -215,13 +218,15 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
         queries = 1
     elif rotary and head_size % 2 == 0 and _ops_apply(dtype):
         # One op: the rows of the QKV projection → rotated query and key heads, value heads.
-        qkv = _fused_dense(rows, [query_dense, *key_value], dtype, split=(3,))[0]
+        qkv = _fused_dense(rows, [query_dense, *key_value], dtype, split=(3,), training=training)[0]
         qkv = tf.reshape(qkv, [batch, length, 3 * width])
         tables = [tf.reshape(t, [length, head_size]) for t in (cos32, sin32)]
         query, key, value = _split_heads(qkv, *tables, heads)
         queries = length
     else:
-        query_key, value = _fused_dense(rows, [query_dense, *key_value], dtype, split=(2, 1))
+        query_key, value = _fused_dense(
+            rows, [query_dense, *key_value], dtype, split=(2, 1), training=training
+        )
         # Queries and keys rotate together: [batch, length, 2 × heads, head_size].
         query_key = tf.reshape(query_key, [batch, length, 2 * heads, head_size])
         if rotary:
@@ -237,24 +242,27 @@ def _fused_layer(layer, hidden_states, attention_mask, training, first_only: boo
     context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
 
     output = attention.output_layer
-    attended = output.dropout(_dense_2d(output.dense, context, dtype), training=training)
+    attended = output.dropout(_dense_2d(output.dense, context, dtype, training), training=training)
     attended = tf.reshape(attended, [batch, queries, width]) + residual
 
     normed = _layer_norm(layer.LayerNorm, attended)
-    hidden = _gelu(_dense_2d(layer.intermediate.dense, tf.reshape(normed, [-1, width]), dtype))
+    hidden = _gelu(
+        _dense_2d(layer.intermediate.dense, tf.reshape(normed, [-1, width]), dtype, training)
+    )
     out = layer.output_layer
-    hidden = out.dropout(_dense_2d(out.dense, hidden, dtype), training=training)
+    hidden = out.dropout(_dense_2d(out.dense, hidden, dtype, training), training=training)
     return tf.reshape(hidden, [batch, queries, width]) + attended
 
 
-def _dense_2d(dense, rows, dtype):
+def _dense_2d(dense, rows, dtype, training=False):
     """A Keras ``Dense`` on a 2-D input: ``MatMul`` + ``BiasAdd`` (fused by oneDNN)."""
-    return _fused_dense(rows, [(dense, 1.0)], dtype)[0]
+    return _fused_dense(rows, [(dense, 1.0)], dtype, training=training)[0]
 
 
-def _fused_dense(rows, denses, dtype, split=None) -> list:
+def _fused_dense(rows, denses, dtype, split=None, training=False) -> list:
     """Keras ``Dense`` layers (each with a scale for its outputs) on the same 2-D input as one
-    matmul; the outputs are split back per layer, or into groups of ``split`` layers."""
+    matmul; the outputs are split back per layer, or into groups of ``split`` layers. LoRA
+    adapters of these layers (:mod:`tfprot.models.lora`) add their outputs, scaled alike."""
 
     def scaled(variable, factor):
         value = tf.cast(variable, dtype)
@@ -263,6 +271,9 @@ def _fused_dense(rows, denses, dtype, split=None) -> list:
     kernel = tf.concat([scaled(d.kernel, f) for d, f in denses], axis=1)
     bias = tf.concat([scaled(d.bias, f) for d, f in denses], axis=0)
     outputs = tf.nn.bias_add(tf.matmul(rows, kernel), bias)
+    delta = fused_delta(rows, denses, dtype, training)
+    if delta is not None:
+        outputs = outputs + delta
     units = [d.units for d, _ in denses]
     if split is not None:
         bounds = [0, *itertools.accumulate(split)]

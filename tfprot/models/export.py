@@ -15,6 +15,9 @@ tasks, ``[batch, tokens, classes]`` for token tasks (residue ``i`` at token
 ``residue_offset + i``). ``labels.json`` beside the model holds the task, ``id2label``, the
 tokenizer's ``residue_offset``, ``pad_id`` and ``max_length``.
 
+A model with LoRA adapters is exported with its merged weights (``W + (α/r)·A·B``, see
+:mod:`tfprot.models.lora`): the adapters are neither computed nor saved.
+
 Only the serving functions and the model's variables are saved, not the Keras object graph. They
 use TensorFlow's own attention, not :mod:`tfprot.models.cpu_ops`'s op: the export loads
 where tfprot is not installed.
@@ -52,7 +55,8 @@ class _Serving(tf.Module):
 
     def __init__(self, model):
         super().__init__(name="tfprot_serving")
-        self.weights = list(model.variables)
+        adapters = model.lora.variable_ids if getattr(model, "lora", None) is not None else ()
+        self.weights = [v for v in model.variables if id(v) not in adapters]
         # Not tracked: saving it would save the Keras object graph and its own traces too.
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_task", model.task)
@@ -79,6 +83,11 @@ def export_saved_model(model, folder: str | os.PathLike) -> Path:
     """
     folder = Path(folder)
     ensure_replaceable(folder, "saved_model.pb", "a SavedModel")
+    with model.merged_weights():  # traced and saved within: merged kernels, no adapters
+        return _export(model, folder)
+
+
+def _export(model, folder: Path) -> Path:
     module = _Serving(model)
     with cpu_ops.disabled():  # the export must load without tfprot's custom op
         signatures = {

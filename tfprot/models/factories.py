@@ -27,9 +27,11 @@ from tfprot.data.labels import LabelEncoder
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import CheckpointError, LabelError, OptionError
 from tfprot.models.checkpoints import check_config_overrides, hidden_size_of, load_transformer
+from tfprot.models.lora import DEFAULT_TARGETS, LoraConfig, apply_lora
 from tfprot.models.optimization import default_learning_rate, make_optimizer
 from tfprot.models.precision import resolve_precision
 from tfprot.models.protein_model import METADATA_FILE, ProteinModel
+from tfprot.models.recompute import check_recompute, use_recompute
 from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = [
@@ -96,6 +98,11 @@ def build_model(
     tokenizer: ProteinTokenizer | None = None,
     compile: bool = True,
     strategy: Any = None,
+    lora_rank: int | None = None,
+    lora_alpha: float | None = None,
+    lora_dropout: float = 0.0,
+    lora_targets: str | Sequence[str] = DEFAULT_TARGETS,
+    recompute: bool = False,
     **config: Any,
 ) -> ProteinModel:
     """Build (and compile) a :class:`ProteinModel` for ``task`` from ``checkpoint``.
@@ -119,6 +126,16 @@ def build_model(
             model and its optimizer are built and compiled in its scope. Under a TPU strategy
             every step is compiled with XLA whatever ``jit_compile`` says, and
             ``precision='auto'`` picks ``mixed_bfloat16``. Default: no strategy.
+        lora_rank: train LoRA adapters of this rank (:mod:`tfprot.models.lora`) beside the
+            frozen encoder, and the head; ``None``: no adapters.
+        lora_alpha: the adapters' update is scaled by ``lora_alpha / lora_rank`` (default
+            ``2 × lora_rank``).
+        lora_dropout: dropout on the adapters' input in training (default 0).
+        lora_targets: the encoder layers' ``Dense`` layers that get adapters: names among
+            ``query``, ``key``, ``value``, ``attention_output``, ``intermediate``, ``output``
+            (a list or comma-separated), or ``"all-linear"``; default query and value.
+        recompute: recompute the encoder layers in the backward pass (less activation memory,
+            the same gradients; :mod:`tfprot.models.recompute`). Needs layers without dropout.
         **config: extra transformers config values (e.g. ``hidden_dropout_prob``): settings of
             the checkpoint's config class only; the head's (``num_labels``, ``id2label``,
             ``label2id``, ``problem_type``) come from ``labels`` and the task.
@@ -126,7 +143,8 @@ def build_model(
     Raises:
         LabelError: no class names, a data set or encoder of another task.
         CheckpointError: a checkpoint that cannot be found or lacks files.
-        OptionError: ``trainable_layers`` out of range; an unknown option (a misspelt
+        OptionError: ``trainable_layers`` out of range or with ``lora_rank``; LoRA settings
+            out of range or an unknown target; ``recompute`` with dropout; an unknown option (a misspelt
             ``learnig_rate`` is neither an option nor a config value), named with the closest
             valid names.
 
@@ -140,6 +158,7 @@ def build_model(
         task = task_for(task)
         encoder, data_summary = _label_encoder(task, labels)
         trainable_layers = _check_trainable_layers(trainable_layers)
+        lora = _lora_config(lora_rank, lora_alpha, lora_dropout, lora_targets, trainable_layers)
         choice = resolve_precision(precision, hidden_size=hidden_size_of(checkpoint))
         # The tokenizer first: it is cheap, and a folder without tokenizer files fails before
         # the (slow) model load.
@@ -152,6 +171,10 @@ def build_model(
             )
             _silence_unused_weights(loaded.model)
             _set_trainable_layers(loaded.model, trainable_layers)
+            adapters = apply_lora(loaded.model, lora) if lora is not None else None
+            if recompute:
+                check_recompute(loaded.model, lora.dropout if lora is not None else 0.0)
+                use_recompute(loaded.model)
             info = {
                 "base_checkpoint": loaded.checkpoint,
                 "pretrained": loaded.pretrained,
@@ -162,7 +185,13 @@ def build_model(
             }
             if data_summary:
                 info["data"] = data_summary
-            model = ProteinModel(loaded.model, task, encoder, tokenizer, info=info)
+            if adapters is not None:
+                info["lora"] = {**lora.to_dict(), **_base_of(loaded)}
+            if recompute:
+                info["recompute"] = True
+            model = ProteinModel(
+                loaded.model, task, encoder, tokenizer, info=info, adapters=adapters
+            )
         finally:
             _keras.mixed_precision.set_global_policy(previous)
         if compile:
@@ -229,15 +258,25 @@ def load_model(
     jit_compile: bool = False,
     strategy: Any = None,
 ) -> ProteinModel:
-    """Reload a model saved with :meth:`ProteinModel.save_pretrained`.
+    """Reload a model saved with :meth:`ProteinModel.save_pretrained`, or LoRA adapters saved
+    alone (its ``adapters/`` subfolder, or :meth:`ProteinModel.save_adapters`): their base
+    checkpoint (named in ``adapter_config.json``) with the adapters and head set.
+
+    A model trained with LoRA reloads from its merged weights with new, zero adapters on them
+    (the same predictions; more ``fit`` trains adapters again).
 
     Args:
         folder: the saved folder.
         precision: default: the precision it was trained with.
         compile: compile with the defaults, ready for more ``fit`` or ``evaluate``.
         strategy: a ``tf.distribute.Strategy`` to reload (and compile) in the scope of.
+
+    Raises:
+        CheckpointError: no such folder, not a tfprot model, damaged metadata or adapters.
     """
     from pathlib import Path
+
+    from tfprot.models.lora import is_adapter_folder, load_adapters, read_adapter_config
 
     path = Path(folder)
     metadata_path = path / METADATA_FILE
@@ -250,21 +289,46 @@ def load_model(
         )
     metadata = _read_metadata(metadata_path)
     encoder = LabelEncoder.from_dict(metadata["labels"])
-    options = {
+    options: dict[str, Any] = {
         "precision": precision or metadata.get("precision", "float32"),
         "compile": compile,
         "jit_compile": jit_compile,
         "learning_rate": 1e-4 if compile else None,
         "strategy": strategy,
+        "recompute": bool(metadata.get("recompute", False)),
     }
-    model = build_model(path, encoder.task, encoder, **options)
+    base: str | os.PathLike = path
+    adapters_only = is_adapter_folder(path)
+    if adapters_only:
+        adapter_config = read_adapter_config(path)
+        base = adapter_config["base_checkpoint"]
+        lora = LoraConfig.from_dict(adapter_config)
+        if (path / "tokenizer_config.json").is_file() or (path / "vocab.txt").is_file():
+            options["tokenizer"] = ProteinTokenizer.from_pretrained(path)
+    elif isinstance(metadata.get("lora"), dict):
+        lora = LoraConfig.from_dict(metadata["lora"])
+    else:
+        lora = None
+    if lora is not None:
+        options.update(
+            lora_rank=lora.rank,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            lora_targets=lora.targets,
+        )
+    model = build_model(base, encoder.task, encoder, **options)
+    if adapters_only:
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            load_adapters(model, path)
     current = model.info
     stored = {
         key: value
         for key, value in metadata.items()
-        if key not in ("labels", "format_version", "task")
+        if key not in ("labels", "format_version", "task", "lora")
     }
     stored.update(precision=current["precision"], precision_reason=current["precision_reason"])
+    if "lora" in current:
+        stored["lora"] = current["lora"]
     stored["loaded_from"] = str(path)
     model.update_info(**stored)
     return model
@@ -423,6 +487,48 @@ def _silence_unused_weights(transformer) -> None:
         table = getattr(embeddings, "position_embeddings", None)
         if table is not None:
             table.trainable = False
+
+
+def _lora_config(
+    rank: int | None,
+    alpha: float | None,
+    dropout: float,
+    targets: str | Sequence[str],
+    trainable_layers: int | None,
+) -> LoraConfig | None:
+    """The LoRA settings (``None`` without ``lora_rank``); settings without a rank, or with
+    ``trainable_layers``, are refused."""
+    if rank is None:
+        given = [
+            name
+            for name, value, default in (
+                ("lora_alpha", alpha, None),
+                ("lora_dropout", dropout, 0.0),
+                ("lora_targets", targets, DEFAULT_TARGETS),
+            )
+            if value != default
+        ]
+        if given:
+            raise OptionError(f"{given[0]} needs lora_rank (the adapters' rank, e.g. 8).")
+        return None
+    if trainable_layers is not None:
+        raise OptionError(
+            "lora_rank and trainable_layers cannot go together: with LoRA the encoder is frozen "
+            "and only the adapters and the head train. Leave trainable_layers out."
+        )
+    return LoraConfig(rank, alpha, dropout, targets)
+
+
+def _base_of(loaded) -> dict[str, Any]:
+    """The checkpoint LoRA adapters start from: a local folder as an absolute path, a Hub id
+    with its revision (commit) when transformers recorded it."""
+    from pathlib import Path
+
+    checkpoint = loaded.checkpoint
+    if Path(checkpoint).is_dir():
+        checkpoint = str(Path(checkpoint).resolve())
+    revision = getattr(getattr(loaded.model, "config", None), "_commit_hash", None)
+    return {"base_checkpoint": checkpoint, "base_revision": revision}
 
 
 def _check_trainable_layers(trainable_layers: int | None) -> int | None:

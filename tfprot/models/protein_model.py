@@ -59,6 +59,7 @@ from tfprot.models.inference import (
     residue_outputs,
     sequence_outputs,
 )
+from tfprot.models.lora import ADAPTER_FOLDER, LoraAdapters, merged_weights, save_adapters
 from tfprot.models.optimization import ScheduleSteps, warmup_schedule
 from tfprot.tasks import ProteinTask, Task, task_for
 
@@ -110,6 +111,8 @@ class ProteinModel(_keras.Model):
         label_encoder: the label vocabulary (kept in the config as ``id2label``).
         tokenizer: the checkpoint's :class:`ProteinTokenizer`.
         info: metadata saved with the model (base checkpoint, precision, data summary...).
+        adapters: the model's LoRA adapters (:func:`tfprot.models.lora.apply_lora`), tracked
+            and trained with it; ``None``: no adapters.
         first_token_only: compute only the first token in the last encoder layer, all that a
             sequence-level ESM head reads (same logits, less work:
             :func:`~tfprot.models.esm_fast.first_token_logits`); ``None``: wherever that applies
@@ -125,11 +128,13 @@ class ProteinModel(_keras.Model):
         tokenizer: ProteinTokenizer,
         *,
         info: dict[str, Any] | None = None,
+        adapters: LoraAdapters | None = None,
         first_token_only: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", "protein_model"), **kwargs)
         self.transformer = transformer
+        self.lora = adapters
         applies = reads_first_token_only(transformer)
         if first_token_only and not applies:
             raise OptionError(
@@ -316,6 +321,10 @@ class ProteinModel(_keras.Model):
         """Save weights (``model.safetensors``), config (with ``id2label``/``label2id``),
         tokenizer and tfprot's metadata (``tfprot.json``: task, labels, precision, data summary).
 
+        A model with LoRA adapters saves its merged weights (``W + (α/r)·A·B``) there, in the
+        plain transformers layout (``TFAutoModelFor...`` loads it without tfprot), and the
+        adapters alone with the head in ``adapters/`` (see :meth:`save_adapters`).
+
         The folder is written beside its final place and renamed into it, so a crash never
         leaves a half-written model. A previous save in ``folder`` is replaced; any other
         non-empty folder is refused (it is never deleted). Reload with :func:`tfprot.load_model`.
@@ -326,14 +335,56 @@ class ProteinModel(_keras.Model):
         folder = Path(folder)
         ensure_replaceable(folder, METADATA_FILE, "a tfprot model folder")
         with atomic_folder(folder) as staging:
-            self.transformer.save_pretrained(str(staging), safe_serialization=True)
-            self.tokenizer.save_pretrained(staging)
-            write_text_atomic(
-                staging / METADATA_FILE,
-                json.dumps(self._metadata(extra_info), indent=2, sort_keys=True) + "\n",
-            )
+            with self.merged_weights():
+                self.transformer.save_pretrained(str(staging), safe_serialization=True)
+            self._save_pieces(staging, extra_info)
+            if self.lora is not None:
+                self._write_adapters(staging / ADAPTER_FOLDER, extra_info)
         logger.info("Saved the model to %s.", final_path(folder))
         return folder
+
+    def save_adapters(
+        self, folder: str | os.PathLike, *, extra_info: dict[str, Any] | None = None
+    ) -> Path:
+        """Save the LoRA adapters and the head alone (``adapter_model.safetensors``, a few MB),
+        ``adapter_config.json`` (rank, alpha, dropout, targets, base checkpoint and revision),
+        the tokenizer and ``tfprot.json``; :func:`tfprot.load_model` reloads them onto their
+        base checkpoint. Written atomically, as :meth:`save_pretrained`.
+
+        Raises:
+            OptionError: the model has no adapters (build it with ``lora_rank``).
+        """
+        if self.lora is None:
+            raise OptionError(
+                f"{self.describe()} has no LoRA adapters to save (build it with lora_rank=...); "
+                "save_pretrained saves the whole model."
+            )
+        folder = Path(folder)
+        ensure_replaceable(folder, METADATA_FILE, "a tfprot model folder")
+        with atomic_folder(folder) as staging:
+            self._write_adapters(staging, extra_info)
+        logger.info("Saved the LoRA adapters to %s.", final_path(folder))
+        return folder
+
+    def _write_adapters(self, folder: Path, extra_info: dict[str, Any] | None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lora = self.info.get("lora", {})
+        base = {"checkpoint": lora.get("base_checkpoint"), "revision": lora.get("base_revision")}
+        save_adapters(self, folder, base)
+        self._save_pieces(folder, extra_info)
+
+    def _save_pieces(self, folder: Path, extra_info: dict[str, Any] | None) -> None:
+        self.tokenizer.save_pretrained(folder)
+        write_text_atomic(
+            folder / METADATA_FILE,
+            json.dumps(self._metadata(extra_info), indent=2, sort_keys=True) + "\n",
+        )
+
+    def merged_weights(self):
+        """A context in which the transformers model holds the merged weights of the LoRA
+        adapters and computes without them (nothing changes for a model without adapters):
+        :func:`tfprot.models.lora.merged_weights`."""
+        return merged_weights(self.lora)
 
     def _metadata(self, extra_info: dict[str, Any] | None) -> dict[str, Any]:
         return {
