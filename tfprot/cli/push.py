@@ -5,11 +5,14 @@ from beside it) with a README.md model card written from what tfprot recorded, c
 repository if needed and uploads everything in one commit. The token comes from $HF_TOKEN (or the
 variable named by --token-env) or from 'hf auth login'; it is never printed. $HF_ENDPOINT points
 at another Hub. --dry-run writes the folder that would be uploaded and uploads nothing.
-With --space USER/NAME it uploads the model's web app as a Gradio Space instead: the folder
+With --adapters-only it uploads the LoRA adapters and head alone (the model folder's adapters/,
+written by 'tfprot train --lora-rank R'), a few MB, with a card naming the base checkpoint they
+need. With --space USER/NAME it uploads the model's web app as a Gradio Space instead: the folder
 'tfprot space' writes (or one it wrote, given as --model).
 
 Example:
     HF_TOKEN=hf_... tfprot push --model out/model --repo your-name/esm2-cytosol-membrane
+    HF_TOKEN=hf_... tfprot push --model out/model --repo your-name/esm2-lora --adapters-only
     HF_TOKEN=hf_... tfprot push --model out/model --space your-name/cytosol-membrane-demo
 """
 
@@ -62,6 +65,12 @@ def create_parser() -> argparse.ArgumentParser:
         "--card", type=Path, default=None, help="upload this Markdown file as README.md instead"
     )
     parser.add_argument(
+        "--adapters-only",
+        action="store_true",
+        help="upload the LoRA adapters and head alone (MODEL/adapters/, or MODEL when it is an "
+        "adapters folder), with a card naming the base checkpoint they need",
+    )
+    parser.add_argument(
         "--dry-run",
         action="store_true",
         help="write the folder that would be uploaded (to --stage) and stop; no token needed",
@@ -100,14 +109,22 @@ def run(args: argparse.Namespace) -> int:
         raise OptionError(f"{flags} only apply with --space; leave them out with --repo.")
     if args.dry_run:
         stage = args.stage or Path(tempfile.mkdtemp(prefix="tfprot-push-"))
-        staged = prepare_upload(args.model, args.repo, stage, card=args.card)
+        staged = prepare_upload(
+            args.model, args.repo, stage, card=args.card, adapters_only=args.adapters_only
+        )
         _describe(staged)
         print(f"dry run: nothing uploaded; the folder for {args.repo} is {staged.path}/")
         return 0
     token = resolve_token(env=args.token_env)
     endpoint = hub_endpoint()
     with tempfile.TemporaryDirectory(prefix="tfprot-push-") as workspace:
-        staged = prepare_upload(args.model, args.repo, Path(workspace) / "upload", card=args.card)
+        staged = prepare_upload(
+            args.model,
+            args.repo,
+            Path(workspace) / "upload",
+            card=args.card,
+            adapters_only=args.adapters_only,
+        )
         _describe(staged)
         print(f"pushing to {endpoint}/{args.repo} with the {token}")
         result = upload_staged(staged, args.repo, token=token, private=args.private)
@@ -129,6 +146,8 @@ def _run_space(args: argparse.Namespace) -> int:
         raise OptionError(
             "--card is for model repositories; a Space's README.md is written by tfprot."
         )
+    if args.adapters_only:
+        raise OptionError("--adapters-only is for model repositories (--repo), not --space.")
 
     def stage(where: Path):
         if is_space_folder(args.model):
@@ -159,6 +178,9 @@ def _run_space(args: argparse.Namespace) -> int:
 def _describe(staged) -> None:
     facts = staged.facts
     print(f"model     : {facts.task}, base {facts.base_checkpoint}, {len(facts.classes)} classes")
+    if facts.adapters_only:
+        needs = facts.lora.get("base_checkpoint") or facts.base_checkpoint
+        print(f"adapters  : LoRA rank {facts.lora.get('rank')} alone; they need the base {needs}")
     print(f"files     : {', '.join(staged.files)}")
     if facts.metrics_path is not None:
         print(f"metrics   : {facts.metrics_path} (in the card and uploaded)")

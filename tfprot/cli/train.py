@@ -87,6 +87,37 @@ def create_parser() -> argparse.ArgumentParser:
         help="tf.distribute strategy (default: none); 'auto' picks a TPU, several workers "
         "(TF_CONFIG) or several GPUs when present, and says why",
     )
+    lora = parser.add_argument_group("parameter-efficient fine-tuning (big checkpoints on one GPU)")
+    lora.add_argument(
+        "--lora-rank",
+        type=int,
+        default=None,
+        metavar="R",
+        help="train LoRA adapters of rank R beside the frozen encoder, and the head (model/ "
+        "then holds the merged weights, model/adapters/ the adapters alone)",
+    )
+    lora.add_argument(
+        "--lora-alpha",
+        type=float,
+        default=None,
+        help="scale of the adapters' update is ALPHA / R (default 2R)",
+    )
+    lora.add_argument(
+        "--lora-dropout", type=float, default=0.0, help="dropout on the adapters' input (default 0)"
+    )
+    lora.add_argument(
+        "--lora-targets",
+        default="query,value",
+        metavar="NAMES",
+        help="layers that get adapters: comma-separated among query, key, value, "
+        "attention_output, intermediate, output, or all-linear (default query,value)",
+    )
+    lora.add_argument(
+        "--recompute",
+        action="store_true",
+        help="recompute encoder layers in the backward pass: less activation memory for long "
+        "sequences and big batches, same gradients, about one more forward pass of compute",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
         "--checkpoint-every",
@@ -125,6 +156,14 @@ def _check_options(args: argparse.Namespace) -> None:
             raise OptionError(f"--{name.replace('_', '-')} must be 1 or more.")
     if args.max_length is not None and args.max_length < 3:
         raise OptionError("--max-length must be 3 or more (two special tokens and a residue).")
+    if args.lora_rank is None and (
+        args.lora_alpha is not None or args.lora_dropout or args.lora_targets != "query,value"
+    ):
+        raise OptionError("--lora-alpha, --lora-dropout and --lora-targets need --lora-rank R.")
+    if args.lora_rank is not None:
+        from tfprot.models.lora import LoraConfig
+
+        LoraConfig(args.lora_rank, args.lora_alpha, args.lora_dropout, args.lora_targets)
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
         raise OptionError(
             "--checkpoint-every must be 0 (at the end of each epoch only) or more steps."
@@ -379,6 +418,11 @@ def _run_identity(args: argparse.Namespace, data) -> dict[str, Any]:
         "jit",
         "strategy",
         "seed",
+        "lora_rank",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_targets",
+        "recompute",
     )
     return {
         "command": "tfprot train",
@@ -465,7 +509,15 @@ def _build(args: argparse.Namespace, dataset, strategy=None, tokenizer=None):
         "learning_rate": args.learning_rate,
         "jit_compile": args.jit,
         "tokenizer": tokenizer,
+        "recompute": args.recompute,
     }
+    if args.lora_rank is not None:
+        options.update(
+            lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout,
+            lora_targets=args.lora_targets,
+        )
     if strategy is not None:
         options["strategy"] = strategy
     return build_model(args.checkpoint, dataset.task, dataset, **options)

@@ -17,6 +17,7 @@ left out of the metadata and the card says so.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from tfprot.sharing.facts import ModelFacts
@@ -56,6 +57,10 @@ def _card_data(facts: ModelFacts, repo_id: str):
     tags = ["tfprot", "tensorflow", "protein", "biology", f"tfprot-{task.name}", *task.hub_tags]
     if facts.untrained_base:
         tags.append("untrained-base")
+    if facts.lora:
+        tags.append("lora")
+    if facts.adapters_only:
+        tags.append("adapters-only")
     family = _family(facts)
     if family:
         tags.append(family)
@@ -119,6 +124,8 @@ def _body(facts: ModelFacts, repo_id: str, pictures: Sequence[str]) -> list[str]
         f"tfprot (TensorFlow/Keras) from `{base}`.",
         "",
     ]
+    if facts.adapters_only:
+        lines += _adapters_section(facts)
     if facts.untrained_base:
         lines += [
             f"> **Warning: the base `{base}` is UNTRAINED** (random weights, built offline for demos "
@@ -146,6 +153,39 @@ def _body(facts: ModelFacts, repo_id: str, pictures: Sequence[str]) -> list[str]
         "be predicted poorly. No license was recorded by tfprot: add one to this card before "
         "others reuse the model.",
     ]
+    return lines
+
+
+def _lora_words(lora: dict[str, Any]) -> str:
+    targets = ", ".join(lora.get("targets") or ())
+    return (
+        f"LoRA rank {lora.get('rank')}, alpha {_number(lora.get('alpha'))}, dropout "
+        f"{_number(lora.get('dropout', 0.0))}, on {targets or 'unrecorded layers'}"
+    )
+
+
+def _adapters_section(facts: ModelFacts) -> list[str]:
+    """What an adapters-only repository is, and the base it needs."""
+    lora = facts.lora
+    base = lora.get("base_checkpoint") or facts.base_checkpoint or "an unrecorded checkpoint"
+    revision = lora.get("base_revision")
+    at = f" at revision `{revision}`" if revision else ""
+    lines = [
+        "## Adapters only: the base checkpoint is needed",
+        "",
+        f"This repository holds the {_lora_words(lora)}, and the task head "
+        f"(`adapter_model.safetensors`, `adapter_config.json`), not a whole model. Loading it "
+        f"needs the base checkpoint **`{base}`**{at}: `tfprot.load_model` loads that base and "
+        "sets the adapters and head on it.",
+        "",
+    ]
+    if Path(str(base)).is_absolute():
+        lines += [
+            "The base was a local folder when the adapters were saved: `tfprot.load_model` "
+            "looks for it at that path. Put the base checkpoint there, or set "
+            "`base_checkpoint` in `adapter_config.json` to where it is (a folder or a Hub id).",
+            "",
+        ]
     return lines
 
 
@@ -234,6 +274,16 @@ def _training_section(facts: ModelFacts) -> list[str]:
         )
     if facts.base_checkpoint:
         lines.append(f"- Base checkpoint: `{facts.base_checkpoint}`.")
+    if facts.lora:
+        held = (
+            "the adapters and head are in this repository"
+            if facts.adapters_only
+            else "the weights in this repository are merged (W + (alpha/rank)·B·A)"
+        )
+        lines.append(
+            f"- Parameter-efficient: {_lora_words(facts.lora)}; the encoder was frozen, the "
+            f"head trained fully; {held}."
+        )
     if facts.tfprot_version:
         lines.append(f"- Saved by tfprot {facts.tfprot_version}.")
     return [*lines, ""]
@@ -249,7 +299,7 @@ def _usage_section(facts: ModelFacts, repo_id: str) -> list[str]:
         if spaced
         else "the tokenizer takes the plain one-letter sequence"
     )
-    return [
+    tfprot_usage = [
         "## How to use",
         "",
         "With tfprot (label names, probabilities, long sequences handled):",
@@ -262,6 +312,17 @@ def _usage_section(facts: ModelFacts, repo_id: str) -> list[str]:
         f'print(model.predict_sequences(["{EXAMPLE_SEQUENCE}"]))',
         "```",
         "",
+    ]
+    if facts.adapters_only:
+        return [
+            *tfprot_usage,
+            "transformers alone cannot use these adapters; `tfprot train` also saves the whole "
+            "model with the adapters merged into its weights, which loads with "
+            f"`TF{auto}.from_pretrained`.",
+            "",
+        ]
+    return [
+        *tfprot_usage,
         f"With transformers alone (TensorFlow; {note}):",
         "",
         "```python",

@@ -28,6 +28,7 @@ __all__ = ["METADATA_FILE", "METRICS_FILE", "ModelFacts", "find_metrics", "read_
 
 METADATA_FILE = "tfprot.json"  # the name ProteinModel.save_pretrained writes
 METRICS_FILE = "metrics.json"
+ADAPTER_CONFIG = "adapter_config.json"  # the name ProteinModel.save_adapters writes
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
@@ -47,6 +48,10 @@ class ModelFacts:
         tokenizer: ``tfprot_tokenizer.json`` (``spaced``: residues separated by spaces).
         tfprot_version: the tfprot that saved the model.
         metrics_path: where ``metrics`` was read from.
+        lora: the LoRA settings it was trained with (rank, alpha, dropout, targets, the base
+            the adapters start from), or empty.
+        adapters_only: the folder holds LoRA adapters and the head alone
+            (``adapter_config.json``), which need their base checkpoint.
     """
 
     task: str
@@ -61,6 +66,8 @@ class ModelFacts:
     tokenizer: dict[str, Any] = field(default_factory=dict)
     tfprot_version: str | None = None
     metrics_path: Path | None = None
+    lora: dict[str, Any] = field(default_factory=dict)
+    adapters_only: bool = False
 
     @classmethod
     def from_metadata(
@@ -70,8 +77,21 @@ class ModelFacts:
         metrics: dict[str, Any] | None = None,
         tokenizer: dict[str, Any] | None = None,
         metrics_path: Path | None = None,
+        adapter_config: dict[str, Any] | None = None,
     ) -> ModelFacts:
-        """Facts from the content of ``tfprot.json`` (and ``metrics.json``)."""
+        """Facts from the content of ``tfprot.json`` (and ``metrics.json``, and an adapters
+        folder's ``adapter_config.json``)."""
+        lora = dict(metadata.get("lora") or {})
+        if adapter_config is not None:
+            lora.update(
+                {
+                    key: adapter_config[key]
+                    for key in ("rank", "alpha", "dropout", "targets")
+                    if key in adapter_config
+                },
+                base_checkpoint=adapter_config.get("base_checkpoint"),
+                base_revision=adapter_config.get("base_revision"),
+            )
         labels = metadata.get("labels") or {}
         return cls(
             task=str(metadata.get("task") or labels.get("task") or "classification"),
@@ -86,6 +106,8 @@ class ModelFacts:
             tokenizer=dict(tokenizer or {}),
             tfprot_version=metadata.get("tfprot_version"),
             metrics_path=metrics_path,
+            lora=lora,
+            adapters_only=adapter_config is not None,
         )
 
     @property
@@ -165,8 +187,15 @@ def find_metrics(folder: str | os.PathLike) -> Path | None:
     return None
 
 
-def read_facts(folder: str | os.PathLike) -> ModelFacts:
-    """Read the facts of a model folder saved by ``save_pretrained``.
+def read_facts(
+    folder: str | os.PathLike, *, metrics_from: str | os.PathLike | None = None
+) -> ModelFacts:
+    """Read the facts of a model folder saved by ``save_pretrained`` (or of its ``adapters/``
+    subfolder).
+
+    Args:
+        folder: the folder.
+        metrics_from: look for ``metrics.json`` in (and beside) this folder instead.
 
     Raises:
         CheckpointError: no such folder, no ``tfprot.json``, or an unreadable JSON file.
@@ -184,14 +213,20 @@ def read_facts(folder: str | os.PathLike) -> ModelFacts:
             "tfprot train or ProteinModel.save_pretrained wrote."
         )
     metadata = _read_json(metadata_path)
-    metrics_path = find_metrics(folder)
+    metrics_path = find_metrics(metrics_from if metrics_from is not None else folder)
     metrics = _read_json(metrics_path) if metrics_path else None
     if metrics is None and isinstance(metadata.get("test_metrics"), dict):
         metrics = {"test": metadata["test_metrics"]}  # tfprot train also saves them there
     tokenizer_path = folder / "tfprot_tokenizer.json"
     tokenizer = _read_json(tokenizer_path) if tokenizer_path.is_file() else None
+    adapter_path = folder / ADAPTER_CONFIG
+    adapter_config = _read_json(adapter_path) if adapter_path.is_file() else None
     return ModelFacts.from_metadata(
-        metadata, metrics=metrics, tokenizer=tokenizer, metrics_path=metrics_path
+        metadata,
+        metrics=metrics,
+        tokenizer=tokenizer,
+        metrics_path=metrics_path,
+        adapter_config=adapter_config,
     )
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from tfprot._io import atomic_folder, ensure_replaceable, write_text_atomic
 from tfprot.errors import CheckpointError, OptionError
 from tfprot.sharing.card import model_card
-from tfprot.sharing.facts import METRICS_FILE, ModelFacts, read_facts
+from tfprot.sharing.facts import ADAPTER_CONFIG, METRICS_FILE, ModelFacts, read_facts
 
 __all__ = ["BESIDE_FILES", "UploadFolder", "check_repo_id", "prepare_upload"]
 
@@ -39,6 +39,7 @@ BESIDE_FILES = (METRICS_FILE, "history.csv", *PICTURES)
 shown in the card)."""
 
 CARD_FILE = "README.md"
+ADAPTER_FOLDER = "adapters"  # the subfolder ProteinModel.save_pretrained writes
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ def prepare_upload(
     out: str | os.PathLike,
     *,
     card: str | os.PathLike | None = None,
+    adapters_only: bool = False,
 ) -> UploadFolder:
     """Stage the folder to upload to ``repo_id`` at ``out`` (replaced if it exists).
 
@@ -100,15 +102,25 @@ def prepare_upload(
         out: the staging folder; must not be inside ``model_dir``. An earlier staging folder
             there is replaced; any other non-empty folder is refused, never deleted.
         card: a Markdown file to upload as ``README.md`` instead of the generated card.
+        adapters_only: upload the LoRA adapters and head alone: the model folder's
+            ``adapters/`` subfolder (or ``model_dir`` itself when it is one), with a card that
+            names the base checkpoint they need.
 
     Raises:
-        CheckpointError: not a tfprot model folder, a card file that does not exist, or ``out``
-            a non-empty folder that is not an earlier staged upload.
+        CheckpointError: not a tfprot model folder, a card file that does not exist, ``out``
+            a non-empty folder that is not an earlier staged upload, or ``adapters_only`` for a
+            model without adapters.
         OptionError: a malformed ``repo_id``, or ``out`` inside ``model_dir``.
     """
     check_repo_id(repo_id)
     model_dir = Path(model_dir)
-    facts = read_facts(model_dir)
+    beside_dir = model_dir.parent
+    if adapters_only:
+        model_dir, beside_dir = _adapter_folder(model_dir)
+        inside = model_dir.name == ADAPTER_FOLDER  # metrics.json is beside the model folder
+        facts = read_facts(model_dir, metrics_from=model_dir.parent if inside else model_dir)
+    else:
+        facts = read_facts(model_dir)
     out = Path(out)
     if out.resolve().is_relative_to(model_dir.resolve()):
         raise OptionError(
@@ -131,7 +143,7 @@ def prepare_upload(
         else:
             chosen[path.name] = path
     for name in BESIDE_FILES:
-        beside = model_dir.parent / name
+        beside = beside_dir / name
         if name not in chosen and beside.is_file():
             chosen[name] = beside
     pictures = [name for name in PICTURES if name in chosen]
@@ -151,3 +163,17 @@ def prepare_upload(
             logger.info("Uploading %s from beside the model folder.", chosen[name])
     files = tuple(sorted([*chosen, CARD_FILE]))
     return UploadFolder(out, files, facts, tuple(skipped))
+
+
+def _adapter_folder(model_dir: Path) -> tuple[Path, Path]:
+    """``(the adapters folder, the folder beside which tfprot train wrote its results)`` for a
+    model folder with ``adapters/`` or an adapters folder itself."""
+    if (model_dir / ADAPTER_CONFIG).is_file():
+        parent = model_dir.parent
+        return model_dir, parent.parent if model_dir.name == ADAPTER_FOLDER else parent
+    if (model_dir / ADAPTER_FOLDER / ADAPTER_CONFIG).is_file():
+        return model_dir / ADAPTER_FOLDER, model_dir.parent
+    raise CheckpointError(
+        f"{model_dir}: no LoRA adapters to upload (no {ADAPTER_FOLDER}/{ADAPTER_CONFIG}); the "
+        "model was not trained with --lora-rank. Leave --adapters-only out to upload it whole."
+    )
