@@ -355,3 +355,24 @@ def test_save_adapters_without_adapters_is_refused(tmp_path):
     model = tfprot.sequence_regressor("tiny-esm", precision="float32", compile=False)
     with pytest.raises(OptionError, match="no LoRA adapters"):
         model.save_adapters(tmp_path / "a")
+
+
+def test_no_class_is_changed_only_the_models_own_layers():
+    """LoRA and recomputation change the classes of this model's layer instances only: Keras'
+    Dense and transformers' ESM layer keep their own ``call``, and another model built in the
+    same process has none of tfprot's LoRA or recomputing classes."""
+    from transformers.models.esm.modeling_tf_esm import TFEsmLayer
+
+    from tfprot._keras import keras
+
+    dense_call, layer_call = keras().layers.Dense.call, TFEsmLayer.call
+    model = tfprot.token_classifier(
+        "tiny-esm", ["C", "E", "H"], precision="float32", lora_rank=2, recompute=True
+    )
+    assert keras().layers.Dense.call is dense_call and TFEsmLayer.call is layer_call
+    other = build("sequence")
+    assert not [layer for layer in other.submodules if isinstance(layer, LoraDense)]
+    assert not [
+        layer for layer in other.submodules if type(layer).__name__.startswith("Recomputed")
+    ]
+    assert sum(isinstance(layer, LoraDense) for layer in model.transformer.submodules) == 4
