@@ -9,6 +9,12 @@ Injection"): an id or label that starts with ``=``, ``+``, ``-``, ``@``, a tab o
 return gets a leading ``'`` (plain numbers such as ``-1`` stay as they are). Per-residue label
 strings are written as they are: one character per residue.
 
+Inputs of any size stream: sequences are read lazily and predicted in windows of --window
+sequences, each window's rows appended to OUT.partial as soon as it is done. A run that stops
+(killed, out of time) is resumed by the same command: the rows already there are kept (those
+of the same sequences), the rest predicted; rows made by another model or threshold are refused.
+The final CSV is written in input order at the end, and the partial files removed.
+
 --out is checked before the model loads: it may not be the input file, a folder, or unwritable.
 """
 
@@ -24,6 +30,7 @@ from pathlib import Path
 from tfprot.cli import add_common_options, command_parser, existing_path, interactive, run_command
 from tfprot.cli._data import add_duplicates_option
 from tfprot.cli._outputs import check_output_file
+from tfprot.errors import LabelError
 from tfprot.tasks import ProteinTask, task_for
 
 EXAMPLE = "tfprot predict --model my_model/model --input proteins.fasta --out predictions.csv"
@@ -45,6 +52,12 @@ def create_parser() -> argparse.ArgumentParser:
         default=0.5,
         help="multilabel: a class is predicted above this probability (default 0.5)",
     )
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=1024,
+        help="sequences predicted together and written as one block (default 1024)",
+    )
     add_duplicates_option(parser)
     add_common_options(parser)
     return parser
@@ -52,28 +65,36 @@ def create_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     import tfprot
-    from tfprot.data import read_records
+    from tfprot.cli._predict_stream import first_labels, predict_to_csv
+    from tfprot.data.stream import stream_records
 
     existing_path(args.model, "--model")
     existing_path(args.input, "--input")
     check_output_file(args.out, inputs=[args.input], example="predictions.csv")
-    records = read_records(args.input, duplicates=args.duplicates)
+    if not 0.0 <= args.threshold <= 1.0:
+        raise LabelError(f"--threshold must be a probability in [0, 1], got {args.threshold!r}.")
+    stream = stream_records(args.input, duplicates=args.duplicates)
     model = tfprot.load_model(args.model, compile=False)
-    predictions = model.predict_sequences(
-        records,
+    counts, shown = predict_to_csv(
+        model,
+        stream,
+        args.out,
         batch_tokens=args.batch_tokens,
         threshold=args.threshold,
+        window=args.window,
         progress=interactive() or False,
     )
     task = model.task.value
-    write_prediction_csv(args.out, predictions, task, model.label_encoder.classes)
-    print(f"tfprot predict: {len(predictions)} sequences ({task}) -> {args.out}")
-    for p in predictions[:5]:
-        shown = model.task.show(p.label)
-        shown = shown if len(str(shown)) <= 60 else str(shown)[:57] + "..."
-        print(f"  {p.id:<16} {shown}")
-    if len(predictions) > 5:
-        print(f"  ... ({len(predictions) - 5} more in {args.out})")
+    print(f"tfprot predict: {counts.sequences} sequences ({task}) -> {args.out}")
+    rate = counts.predicted / counts.seconds if counts.seconds > 0 else 0.0
+    print(
+        f"  {counts.predicted} predicted ({rate:.1f} sequences/s), {counts.resumed} kept from "
+        "an interrupted run"
+    )
+    for line in first_labels(shown):
+        print(line)
+    if counts.sequences > len(shown):
+        print(f"  ... ({counts.sequences - len(shown)} more in {args.out})")
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from tfprot.data.stream import RecordStream, batched
 from tfprot.models.embedding_store import EmbeddingStore, StoreHeader, check_dtype, parts_folder
-from tfprot.models.inference import Forward, iter_residue_outputs
+from tfprot.models.inference import Forward, iter_residue_outputs, sequence_bar
 
 __all__ = ["WINDOW", "EmbedSummary", "embed_to_file", "weights_digest"]
 
@@ -148,7 +147,7 @@ def embed_to_file(
                 parts_folder(out),
             )
         residues = 0
-        bar = _sequence_bar(todo, progress)
+        bar = sequence_bar(todo, progress, "embed")
         try:
             remaining = (r for r in stream if r.id not in store.sources)
             for records in batched(remaining, window):
@@ -185,17 +184,3 @@ def embed_to_file(
         dtype=dtype,
         hidden_size=hidden,
     )
-
-
-def _sequence_bar(total: int, progress: bool | None) -> Any:
-    """A ``tqdm`` bar over sequences (rate and time left), or ``None``; ``progress=None``: when
-    stderr is interactive and there is work (see :func:`tfprot.models.inference.progress_bar`)."""
-    from tfprot.models.inference import _interactive
-
-    if progress is None:
-        progress = total > 0 and _interactive(sys.stderr)
-    if not progress:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="embed", unit="seq", file=sys.stderr, smoothing=0.1)

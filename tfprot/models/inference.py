@@ -37,6 +37,7 @@ __all__ = [
     "residue_outputs",
     "residue_windows",
     "run_batches",
+    "sequence_bar",
     "sequence_outputs",
 ]
 
@@ -306,6 +307,19 @@ def progress_bar(items: Sequence[Any], progress: bool | None, desc: str) -> Iter
     from tqdm import tqdm
 
     return tqdm(items, desc=desc, unit="batch", file=sys.stderr)
+
+
+def sequence_bar(total: int, progress: bool | None, desc: str) -> Any:
+    """A ``tqdm`` bar over ``total`` sequences (their rate per second and the time left) for
+    streamed work, or ``None``; ``progress=None``: when there is work and stderr is interactive
+    (as :func:`progress_bar`). The caller calls ``update`` and ``close``."""
+    if progress is None:
+        progress = total > 0 and _interactive(sys.stderr)
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="seq", file=sys.stderr, smoothing=0.1)
 
 
 def _interactive(stream: Any) -> bool:
