@@ -180,3 +180,11 @@ def _digest(model):
     from tfprot.models.embed_stream import weights_digest
 
     return weights_digest(model.transformer)
+
+
+def test_progress_counts_sequences_per_second_with_the_time_left(model, records, tmp_path, capsys):
+    model.embed(records, out=tmp_path / "quiet.h5")
+    assert capsys.readouterr().err == ""
+    model.embed(records, out=tmp_path / "e.h5", progress=True)
+    err = capsys.readouterr().err
+    assert "embed: 100%" in err and "7/7" in err and "seq/s" in err and "<00:00" in err
