@@ -14,7 +14,8 @@ output: each part is written under a temporary name and renamed once complete (e
 two minutes, and at the end of each window of sequences), so a run killed at any point leaves only complete HDF5 files (a part still being
 written is a ``.tmp`` that the next run removes). At the end the parts, and what an earlier
 ``OUT`` held, are copied in input order into a new file that replaces ``OUT`` in one rename; the
-parts folder goes. A rerun of the same command resumes: an id already in ``OUT`` or a part is
+parts folder goes. The new file holds the input's ids only, as a fresh run's would (datasets of
+an earlier ``OUT`` whose id the input no longer has are not copied). A rerun of the same command resumes: an id already in ``OUT`` or a part is
 skipped when its dataset is there whole (shape, dtype) and was computed from the same sequence;
 anything else is computed again. A file from another model (its weights' digest), or with other
 pooling, dtype or hidden size, is refused instead of being mixed with.
