@@ -29,6 +29,7 @@ __all__ = [
     "PrecisionError",
     "TfprotError",
     "UniProtError",
+    "one_line",
 ]
 
 
@@ -113,3 +114,12 @@ class UniProtError(TfprotError, OSError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line (white space runs collapsed).
+
+    >>> one_line(ValueError("a\\n  b"))
+    'a b'
+    """
+    return " ".join(str(error).split()) or type(error).__name__

@@ -128,8 +128,7 @@ def test_a_bad_sequence_shows_the_command_line_message(browser_context, app_url)
     from playwright.sync_api import expect
 
     from tfprot.app.inputs import parse_text
-    from tfprot.cli import one_line
-    from tfprot.errors import InvalidSequenceError
+    from tfprot.errors import InvalidSequenceError, one_line
 
     text = ">broken\nMKT1AY"
     with pytest.raises(InvalidSequenceError) as raised:

@@ -211,7 +211,7 @@ def test_per_residue_npz_member_names_hold_no_id(tmp_path):
     assert [len(v) for v in loaded.vectors] == [len(s) for s in sequences]
 
 
-@pytest.mark.parametrize("name", ["tfprot.cli.predict", "tfprot.cli._outputs"])
+@pytest.mark.parametrize("name", ["tfprot.tasks.table", "tfprot.cli._outputs"])
 def test_docstring_examples_of_the_output_checks(name):
     import doctest
     import importlib

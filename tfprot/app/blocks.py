@@ -41,7 +41,7 @@ def error_markdown(error: BaseException) -> str:
     >>> error_markdown(ValueError("bad\\n  input"))
     '**Not answered:** bad input'
     """
-    from tfprot.cli import one_line
+    from tfprot.errors import one_line
 
     return f"**Not answered:** {markdown_text(one_line(error))}"
 
@@ -136,7 +136,7 @@ def build_blocks(predictor: Predictor) -> Any:
             try:
                 return predictor.predict(text)
             except TfprotError as error:
-                from tfprot.cli import one_line
+                from tfprot.errors import one_line
 
                 raise gr.Error(one_line(error), print_exception=False) from None
 

@@ -25,8 +25,8 @@ from tfprot.app.display import summary_markdown
 from tfprot.app.inputs import check_limits, read_request
 from tfprot.app.settings import AppSettings
 from tfprot.app.structure import FoldModel, StructureView
-from tfprot.cli.predict import prediction_table, write_prediction_csv
 from tfprot.tasks import ProteinTask
+from tfprot.tasks.table import prediction_table, write_prediction_csv
 
 __all__ = ["Answer", "Predictor"]
 

@@ -20,6 +20,8 @@ COMMANDS = {
     "split": "tfprot.cli.split",
     "predict": "tfprot.cli.predict",
     "embed": "tfprot.cli.embed",
+    "score": "tfprot.cli.score",
+    "contacts": "tfprot.cli.contacts",
     "fold": "tfprot.cli.fold",
     "uniprot": "tfprot.cli.uniprot",
     "export": "tfprot.cli.export",
@@ -71,15 +73,6 @@ def import_tensorflow_quietly() -> None:
         os.dup2(saved, stream)
         os.close(saved)
         os.close(null)
-
-
-def one_line(error: BaseException) -> str:
-    """The error's message on one line (white space runs collapsed).
-
-    >>> one_line(ValueError("a\\n  b"))
-    'a b'
-    """
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def run_command(run, args: argparse.Namespace) -> int:

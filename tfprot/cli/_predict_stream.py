@@ -78,10 +78,10 @@ def predict_to_csv(
         The counts, and ``(id, label in words)`` of the first ``shown`` input ids, for display.
     """
     from tfprot._io import open_atomic
-    from tfprot.cli.predict import prediction_table
     from tfprot.data.stream import batched
     from tfprot.models.embed_stream import weights_digest
     from tfprot.models.inference import sequence_bar
+    from tfprot.tasks.table import prediction_table
 
     started = time.perf_counter()
     classes = model.label_encoder.classes

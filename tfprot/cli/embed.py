@@ -100,9 +100,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if is_h5_path(args.out):
         stream = stream_records(args.input, duplicates=args.duplicates)
-        summary = tfprot.embed(
-            args.checkpoint, stream, out=args.out, window=args.window, **options
-        )
+        summary = tfprot.embed(args.checkpoint, stream, out=args.out, window=args.window, **options)
         print(f"tfprot embed: {summary} ({args.checkpoint})")
         return 0
     records = read_records(args.input, duplicates=args.duplicates)
