@@ -15,7 +15,7 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch 2.13.0 is a CPU build on this machine's local wheel disk; an unpinned torch pulls several GB.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[fold,test,dev,bench,app]"
+	$(PY) -m pip install --quiet -e ".[fold,test,dev,bench,app,zeroshot]"
 	# builds tfprot's CPU ops for this CPU now (about 20 s, once), not in the demo's first run
 	$(VENV)/bin/tfprot info
 	touch $(STAMP)

@@ -50,3 +50,12 @@ def test_distributed_train_script_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "my_model" / "tfprot.json").is_file()
     assert any((tmp_path / "checkpoints").iterdir())
+
+
+def test_zero_shot_block_runs_and_prints_what_its_comments_say(tmp_path):
+    result = run(python_block("tfprot.score_variants("), tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    passes, spearman, shape = result.stdout.strip().splitlines()[-3:]
+    assert passes.startswith("2 ")  # one pass per distinct mutated position (39 and 41)
+    assert -1.0 <= float(spearman) <= 1.0
+    assert shape == "(56, 56)"

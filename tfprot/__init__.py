@@ -53,6 +53,12 @@ from tfprot.errors import (  # noqa: E402
     UniProtError,
 )
 from tfprot.presets import PRESETS  # noqa: E402
+from tfprot.zeroshot import (  # noqa: E402  (no TensorFlow until a model runs)
+    ContactMap,
+    VariantScores,
+    contacts,
+    score_variants,
+)
 
 # The model API needs TensorFlow; it loads on first use so that ``import tfprot`` stays light.
 _LAZY_MODELS = (
@@ -92,6 +98,7 @@ __all__ = [
     "PRESETS",
     "Batching",
     "CheckpointError",
+    "ContactMap",
     "CpuOpsError",
     "DataFileNotFoundError",
     "DataFormatError",
@@ -118,8 +125,10 @@ __all__ = [
     "Task",
     "TfprotError",
     "UniProtError",
+    "VariantScores",
     "__version__",
     "clean_sequence",
+    "contacts",
     "embed",
     "from_hf_dataset",
     "from_lists",
@@ -131,6 +140,7 @@ __all__ = [
     "read_flip",
     "read_records",
     "read_table",
+    "score_variants",
     "sequence_classifier",
     "sequence_regressor",
     "split_records",
