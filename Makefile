@@ -24,7 +24,8 @@ demo: $(STAMP)
 	$(VENV)/bin/tfprot demo
 
 test: $(STAMP)
-	$(PY) -m pytest
+	# a worker per core (at most 4), whole files per worker: module fixtures are built once
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
