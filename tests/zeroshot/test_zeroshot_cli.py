@@ -202,3 +202,26 @@ def test_checkpoints_without_the_heads_are_refused(
     code, _, err = _run(capsys, [*argv, "--out", str(tmp_path / "maps")])
     _one_line_error(code, err, "has no contact head weights")
     assert not (tmp_path / "maps").exists()
+
+
+def test_corrupt_weights_fail_score_naming_the_folder_without_writing(
+    capsys, tmp_path, inputs, torch_folder
+):
+    """Issue 22, case 2 for ``score``: NaN weights give a one-line error naming the checkpoint
+    folder, and no scores file (before the check, every score was ``nan`` with exit 0)."""
+    import shutil
+
+    folder = tmp_path / "corrupt"
+    shutil.copytree(torch_folder[1], folder)
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-40_000:] = b"\xff" * 40_000  # still parses; the last tensors are NaN (0xFFFFFFFF)
+    weights.write_bytes(bytes(data))
+    wildtype, dms = inputs
+    out = tmp_path / "scores.csv"
+    argv = ["score", "--checkpoint", str(folder), "--wildtype", str(wildtype)]
+    argv += ["--mutations", str(dms), "--out", str(out), "--precision", "float32"]
+    code, _, err = _run(capsys, argv)
+    _one_line_error(code, err, str(folder))
+    assert "NaN" in err or "nan" in err.lower()
+    assert not out.exists() and not (tmp_path / "metrics.json").exists()
