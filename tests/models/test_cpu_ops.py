@@ -148,6 +148,48 @@ def test_padded_keys_get_no_weight_and_no_gradient(ops):
     assert np.abs(d_key[:, :, 12:]).max() < 1e-6 and np.abs(d_value[:, :, 12:]).max() < 1e-6
 
 
+def tensorflow_attention_with_gradient(query, key, value, mask, d_out):
+    q, k, v, g = (tf.constant(x, tf.float32) for x in (query, key, value, d_out))
+    with cpu_ops.disabled(), tf.GradientTape() as tape:
+        tape.watch([q, k, v])
+        out = cpu_ops.attention(q, k, v, tf.constant(mask, tf.float32))
+    grads = tape.gradient(out, [q, k, v], output_gradients=g)
+    return [tf.cast(x, tf.float64).numpy() for x in (out, *grads)]
+
+
+def test_tensorflows_attention_and_its_gradient_equal_float64_numpy():
+    data = inputs(2, 3, 37, 37, 24)
+    got = tensorflow_attention_with_gradient(*data)
+    want = numpy_attention(*data)
+    for name, g, w in zip(("output", "d_query", "d_key", "d_value"), got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=2e-5, err_msg=name)
+
+
+def test_tensorflows_attention_keeps_no_probabilities_for_the_gradient():
+    """The gradient recomputes the probabilities (the forward pass's feed its product with the
+    values only), after the incoming gradient (a control input, so that Grappler cannot merge
+    the two softmaxes back into one kept tensor)."""
+    q = k = v = tf.zeros([1, 2, 8, 16])
+    mask = tf.zeros([1, 1, 1, 8])
+
+    @tf.function
+    def step(q, k, v):
+        with cpu_ops.disabled(), tf.GradientTape() as tape:
+            tape.watch([q, k, v])
+            out = cpu_ops.attention(q, k, v, mask)
+        return tape.gradient(out, [q, k, v], output_gradients=tf.ones_like(out))
+
+    graph = step.get_concrete_function(q, k, v).graph
+    softmaxes = [op for op in graph.get_operations() if op.type == "Softmax"]
+    forward = [op for op in softmaxes if "attention_gradient" not in op.name]
+    again = [op for op in softmaxes if "attention_gradient" in op.name]
+    assert len(forward) == 1 and len(again) == 1
+    assert [op.type for op in forward[0].outputs[0].consumers()] == ["BatchMatMulV2"]
+    scores = again[0].inputs[0].op  # q·kᵀ + mask, recomputed after the gradient arrives
+    product = scores.inputs[0].op
+    assert product.type == "BatchMatMulV2" and product.control_inputs
+
+
 @pytest.mark.cpu_ops
 def test_the_op_is_in_the_graph_only_where_it_can_run(ops):
     q = k = v = tf.zeros([1, 2, 8, 16])

@@ -286,16 +286,28 @@ def _fused(query, key, value, mask_rows):
     return context, gradient
 
 
+def _probabilities(query, key, mask):
+    return tf.nn.softmax(tf.matmul(query, key, transpose_b=True) + mask, axis=-1)
+
+
 @tf.custom_gradient
 def _reference(query, key, value, mask):
-    """TensorFlow's kernels; the gradient uses ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as
-    FlashAttention does): a sum over the head size instead of two passes (a product and a sum)
-    over the ``queries × keys`` scores."""
-    probabilities = tf.nn.softmax(tf.matmul(query, key, transpose_b=True) + mask, axis=-1)
-    context = tf.matmul(probabilities, value)
+    """TensorFlow's kernels. The gradient computes the probabilities again from the query and
+    key, with the same kernels on the same tensors (so the same numbers), instead of keeping
+    them from the forward pass: they are ``heads × keys`` values per token, as many as a
+    640-wide layer's other saved activations together at 256 tokens (20 heads), and growing
+    with the length. One more ``q·kᵀ`` and softmax per layer in the backward pass (as
+    FlashAttention and Megatron's selective recomputation do). It uses
+    ``rowsum(dP ∘ P) = rowsum(dO ∘ O)`` (as FlashAttention does): a sum over the head size
+    instead of two passes (a product and a sum) over the ``queries × keys`` scores."""
+    context = tf.matmul(_probabilities(query, key, mask), value)
 
     def gradient(d_context):
-        with tf.name_scope("attention_gradient"):  # named, for profiles
+        # Named, for profiles. The control dependency keeps the recomputation after the
+        # gradient arrives, and apart from the forward pass's (Grappler would otherwise merge
+        # the two identical subgraphs into one kept tensor).
+        with tf.name_scope("attention_gradient"), tf.control_dependencies([d_context]):
+            probabilities = _probabilities(query, key, mask)
             d_value = tf.matmul(probabilities, d_context, transpose_a=True)
             d_probabilities = tf.matmul(d_context, value, transpose_b=True)
             wide = tf.float64 if context.dtype == tf.float64 else tf.float32
