@@ -17,7 +17,7 @@ and each LoRA way's ratios to full fine-tuning at the same size. The issue's tar
 trains at most 2% of the weights, its peak memory is at most 60% of full fine-tuning's at the
 150M size, and its step is no slower.
 
-Run: ``python -m benchmarks.peft [--sizes esm2_t12_35M esm2_t30_150M] [--batch 8]
+Run: ``python -m benchmarks.peft [--sizes esm2_t12_35M esm2_t30_150M] [--ways full lora_r8] [--batch 8]
 [--length 256] [--steps 5]``; ``--json`` writes ``benchmarks/results/peft.json``.
 """
 
@@ -51,6 +51,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "peft.json"
 def create_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="*", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument(
+        "--ways", nargs="*", default=list(WAYS), choices=list(WAYS),
+        help="ways of training to measure (ratios need 'full')",
+    )  # fmt: skip
     parser.add_argument("--batch", type=int, default=8, help="sequences per batch (default 8)")
     parser.add_argument("--length", type=int, default=256, help="tokens per sequence")
     parser.add_argument("--steps", type=int, default=5, help="timed steps (median)")
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for size in args.sizes:
         _run_child(["--prepare", size])  # the checkpoint, outside the measured processes
-        for way in WAYS:
+        for way in args.ways:
             rows.append(json.loads(_run_child(["--child", size, way, *common])))
             print(f"measured {size} {way}", file=sys.stderr, flush=True)
     rows = ratios(rows)
