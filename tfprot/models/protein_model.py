@@ -60,6 +60,7 @@ from tfprot.models.inference import (
     sequence_outputs,
 )
 from tfprot.models.lora import ADAPTER_FOLDER, LoraAdapters, merged_weights, save_adapters
+from tfprot.models.one_batch import OneBatchCalls
 from tfprot.models.optimization import ScheduleSteps, warmup_schedule
 from tfprot.tasks import ProteinTask, Task, task_for
 
@@ -98,8 +99,9 @@ class Prediction:
     probabilities: Any
 
 
-class ProteinModel(_keras.Model):
-    """A transformers TF model for one tfprot task.
+class ProteinModel(OneBatchCalls, _keras.Model):
+    """A transformers TF model for one tfprot task. Its ``*_on_batch`` calls run without
+    tf.data's autotuner (:mod:`tfprot.models.one_batch`).
 
     Build one with :func:`tfprot.sequence_classifier`, :func:`tfprot.sequence_regressor` or
     :func:`tfprot.token_classifier`; reload one with :func:`tfprot.load_model`.
