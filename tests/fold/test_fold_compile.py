@@ -31,7 +31,9 @@ def test_compiled_trunk_folds_what_eager_folds(tmp_path):
     assert model.model.trunk.blocks[0]._compiled_call_impl is not None
     a = atoms(eager["ubiquitin"].files["pdb"])
     b = atoms(compiled["ubiquitin"].files["pdb"])
-    assert a.shape == b.shape and np.abs(a - b).max() <= 1e-3  # PDB's 3 decimals
+    # PDB files hold 3 decimals: positions 1e-5 apart can print 0.001 apart (one step, seen
+    # as 0.0010004 in float32), so one step of the last decimal is the tolerance.
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1e-3 + 1e-5
     assert compiled["ubiquitin"].ptm == pytest.approx(eager["ubiquitin"].ptm, abs=1e-4)
 
 

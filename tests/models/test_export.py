@@ -139,18 +139,28 @@ def test_labels_and_tokenizer_travel_with_the_export(exported):
 
 
 def test_the_export_needs_no_tfprot_op(exported):
-    """tfprot's fused CPU attention is a custom op: an export holds TensorFlow's own kernels, so
-    that TF Serving or a process without tfprot loads it. The model predicted with the op (when
-    this machine builds it) before the export, so the export is what turned it off."""
+    """tfprot's CPU ops (attention, layer norm, GELU, QKV heads) are custom ops: an export holds
+    TensorFlow's own kernels, so that TF Serving or a process without tfprot loads it. The model
+    ran the ops (when this machine builds them) before the export, so the export is what turned
+    them off. Which ops a trace uses depends on the code path (attention: not on the AVX2 and
+    portable loops); the layer norm op runs on every path."""
     from tfprot.models import cpu_ops
 
     for entry in exported.values():
         graph = (entry["folder"] / "saved_model.pb").read_bytes()
         assert b"MatMul" in graph and b"Softmax" in graph
-        assert b"TfprotAttention" not in graph
+        assert b"Tfprot" not in graph
         if cpu_ops.status().available:
             traced = tf.function(entry["model"].__call__).get_concrete_function(entry["batch"])
-            assert "TfprotAttention" in {op.type for op in traced.graph.get_operations()}
+            used = {op.type for op in traced.graph.get_operations()}
+            assert "TfprotLayerNorm" in used
+            attention_pays = cpu_ops.HEAD_SIZE_LIMITS[cpu_ops.status().code_path].limit(
+                tf.as_dtype(entry["model"].transformer.compute_dtype), training=False
+            )
+            head_size = entry["model"].transformer.config.hidden_size // (
+                entry["model"].transformer.config.num_attention_heads
+            )
+            assert ("TfprotAttention" in used) == (head_size <= attention_pays)
 
 
 def test_export_replaces_a_previous_export_but_not_a_foreign_folder(exported, tmp_path):
