@@ -137,6 +137,7 @@ def test_progress_bar_for_embeddings(model, capsys):
 
 def test_the_compiled_forward_pass_is_traced_once_per_model_and_freed_with_it():
     import gc
+    import weakref
 
     from transformers import TFEsmModel
 
@@ -152,9 +153,14 @@ def test_the_compiled_forward_pass_is_traced_once_per_model_and_freed_with_it():
     assert embeddings._COMPILED[encoder] is compiled
     assert compiled.experimental_get_tracing_count() == 1
     np.testing.assert_allclose(first.vectors[0], second.vectors[0], atol=1e-6)
+    # Models of earlier tests in this worker may still wait for the cycle collector: collect them
+    # first, so that the count below changes only by this test's encoder.
+    gc.collect()
     count = len(embeddings._COMPILED)
+    encoder_ref = weakref.ref(encoder)
     del encoder, compiled
     gc.collect()
+    assert encoder_ref() is None
     assert len(embeddings._COMPILED) == count - 1
 
 
