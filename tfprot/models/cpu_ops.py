@@ -19,7 +19,7 @@ through memory each way), which :mod:`tfprot.models.esm_fast` uses; :func:`custo
 names another target) and takes one of four paths (:attr:`CpuOpsStatus.code_path`):
 ``amx-bf16`` (AVX-512, and bfloat16 attention products on AMX tiles: Intel Xeon from Sapphire
 Rapids), ``avx512`` (AVX-512 F/BW/VL: AMD Zen 4 and later, Intel Skylake-SP and later),
-``avx2`` (the portable loops vectorised for AVX2: most other x86-64 CPUs since 2013) and
+``avx2`` (AVX2 and FMA: most other x86-64 CPUs since 2013) and
 ``portable`` (older x86-64, ARM64). :func:`attention` uses the op for the head sizes where it
 measured faster than TensorFlow's kernels on its path (:data:`HEAD_SIZE_LIMITS`).
 
@@ -194,7 +194,9 @@ HEAD_SIZE_LIMITS = {
     "avx512": HeadSizeLimits(
         training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
     ),
-    "avx2": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
+    "avx2": HeadSizeLimits(
+        training=32, training_bfloat16=64, inference=64, inference_bfloat16=64
+    ),
     "portable": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
 }
 """Per code path, the head sizes for which the op measured faster than TensorFlow's kernels
@@ -212,11 +214,15 @@ lower paths were built there with ``TFPROT_CPU_OPS_MARCH`` and TensorFlow's matm
   1.21-1.21; forward only 1.90-2.09, 1.54-2.02, 1.84-2.09, 1.39-1.69 (TensorFlow's bfloat16
   matmuls without AMX tiles are slow). float32 as on ``amx-bf16`` (the same code): training
   1.82-1.98, 1.24-1.27, 1.11-1.21, 0.88-0.89 there, kept at 16 as the longer run above says.
-- ``avx2`` (``x86-64-v3``: the portable loops vectorised for AVX2, no register blocking) and
-  ``portable`` (``x86-64``): never. float32 head size 16 and 64, forward 0.47 and 0.35, with
-  gradient 0.45 and 0.32 (TensorFlow at ``AVX2``); portable 0.80 and 0.55, 0.66 and 0.48
-  (TensorFlow at ``SSE41``); bfloat16 (TensorFlow uncapped: oneDNN has no bfloat16 matmul
-  below AVX-512) 0.12-0.36.
+- ``avx2`` (``x86-64-v3``: the AVX-512 path's register-blocked code on pairs of 8-lane
+  registers, half the rows per block), measured on an AVX2-only CPU (2-core AMD EPYC, first Zen
+  generation, 2026-12-06; TensorFlow runs Eigen's kernels there, oneDNN being off by default on
+  such CPUs): float32 forward and gradient 16: 2.46, 24: 1.74, 32: 1.75, 64: 1.13 (kept at 32);
+  forward only 3.63, 2.86, 2.94, 1.91; bfloat16 3.16, 2.62, 2.40, 1.39 and forward only 4.28,
+  3.93, 3.93, 2.66 (7 and 5 rounds). Before this path (the portable loops vectorised for AVX2)
+  the same machine measured float32 training 0.87, 0.79, 0.70, 0.50.
+- ``portable`` (``x86-64``): never. float32 head size 16 and 64, forward 0.80 and 0.55, with
+  gradient 0.66 and 0.48 (on the Xeon, TensorFlow capped at ``SSE41``).
 
 tfprot's other CPU ops (GELU, layer norm, QKV heads) measured faster than TensorFlow's on every
 path (``python -m benchmarks.layer_ops_cpu``, 2,560 tokens × 320, forward and gradient, 5
@@ -382,7 +388,7 @@ _WHY = {
     "amx-bf16": "the target has AVX-512 and AMX-BF16, and Linux grants the tile registers: "
     "bfloat16 attention products on AMX tiles, the rest AVX-512",
     "avx512": "the target has AVX-512 F/BW/VL but not AMX-BF16",
-    "avx2": "the target has AVX2 and FMA but not AVX-512: the portable loops, vectorised for AVX2",
+    "avx2": "the target has AVX2 and FMA but not AVX-512: attention blocked on 8-lane registers",
     "portable": "the target has neither AVX-512 nor AVX2: portable loops",
 }
 

@@ -11,7 +11,9 @@
 //   products, exp, and 16-lane conversions;
 // - TFPROT_AMX: also AMX-TILE, AMX-BF16 and AVX512-BF16 (Sapphire Rapids and later), on Linux,
 //   which hands the tile registers to a process that asks: bfloat16 attention products on tiles;
-// - otherwise portable loops, vectorised by the compiler for the target (AVX2 on x86-64-v3).
+// - TFPROT_AVX2: AVX2 and FMA (x86-64-v3) — the same register-blocked attention on pairs of
+//   8-lane registers, with fewer rows per block (16 vector registers instead of 32);
+// - otherwise portable loops, vectorised by the compiler for the target (SSE2, NEON).
 // No intrinsic is compiled outside its guard, so every target (ARM64 included) builds.
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define TFPROT_AVX512 1
@@ -20,8 +22,13 @@
     defined(__AVX512BF16__) && defined(__linux__)
 #define TFPROT_AMX 1
 #endif
-
-#ifdef TFPROT_AVX512
+#if !defined(TFPROT_AVX512) && defined(__AVX2__) && defined(__FMA__)
+#define TFPROT_AVX2 1
+#endif
+// The attention's register-blocked products: 16-float vectors, one zmm register (AVX-512) or two
+// ymm registers (AVX2).
+#if defined(TFPROT_AVX512) || defined(TFPROT_AVX2)
+#define TFPROT_BLOCKED 1
 #include <immintrin.h>
 #endif
 #ifdef TFPROT_AMX
@@ -132,65 +139,138 @@ inline __m512 exp512_nonpositive(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+#endif  // TFPROT_AVX512
+
+#ifdef TFPROT_BLOCKED
+
+// 16 floats, and the few operations the blocked attention needs on them.
+#ifdef TFPROT_AVX512
+using vec = __m512;
+// Vector registers per 16-float vector: blocks take fewer rows where it is 2.
+constexpr int kRegistersPerVec = 1;
+inline vec vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, vec v) { _mm512_storeu_ps(p, v); }
+inline vec vset1(float x) { return _mm512_set1_ps(x); }
+inline vec vzero() { return _mm512_setzero_ps(); }
+inline vec vfmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline vec vmul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+inline vec vadd(vec a, vec b) { return _mm512_add_ps(a, b); }
+inline vec vsub(vec a, vec b) { return _mm512_sub_ps(a, b); }
+inline vec vmax(vec a, vec b) { return _mm512_max_ps(a, b); }
+inline float vreduce_max(vec v) { return _mm512_reduce_max_ps(v); }
+inline float vreduce_add(vec v) { return _mm512_reduce_add_ps(v); }
+inline vec vexp_nonpositive(vec x) { return exp512_nonpositive(x); }
+#else
+struct vec {
+  __m256 lo, hi;
+};
+constexpr int kRegistersPerVec = 2;
+inline vec vload(const float* p) { return {_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+inline void vstore(float* p, vec v) {
+  _mm256_storeu_ps(p, v.lo);
+  _mm256_storeu_ps(p + 8, v.hi);
+}
+inline vec vset1(float x) { return {_mm256_set1_ps(x), _mm256_set1_ps(x)}; }
+inline vec vzero() { return {_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+inline vec vfmadd(vec a, vec b, vec c) {
+  return {_mm256_fmadd_ps(a.lo, b.lo, c.lo), _mm256_fmadd_ps(a.hi, b.hi, c.hi)};
+}
+inline vec vmul(vec a, vec b) { return {_mm256_mul_ps(a.lo, b.lo), _mm256_mul_ps(a.hi, b.hi)}; }
+inline vec vadd(vec a, vec b) { return {_mm256_add_ps(a.lo, b.lo), _mm256_add_ps(a.hi, b.hi)}; }
+inline vec vsub(vec a, vec b) { return {_mm256_sub_ps(a.lo, b.lo), _mm256_sub_ps(a.hi, b.hi)}; }
+inline vec vmax(vec a, vec b) { return {_mm256_max_ps(a.lo, b.lo), _mm256_max_ps(a.hi, b.hi)}; }
+inline float reduce8_max(__m256 v) {
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+inline float reduce8_add(__m256 v) {
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+inline float vreduce_max(vec v) { return reduce8_max(_mm256_max_ps(v.lo, v.hi)); }
+inline float vreduce_add(vec v) { return reduce8_add(_mm256_add_ps(v.lo, v.hi)); }
+// exp(x) for x <= 0 as exp512_nonpositive computes it, with 2^n from the exponent bits: t is
+// clamped at −127, whose bits give 0 (float32's normals end at 2^−126).
+inline __m256 exp256_nonpositive(__m256 x) {
+  const __m256 t = _mm256_max_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                 _mm256_set1_ps(-127.0f));
+  const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_mul_ps(_mm256_sub_ps(t, n), _mm256_set1_ps(0.6931471805599453f));
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i bits =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+inline vec vexp_nonpositive(vec x) { return {exp256_nonpositive(x.lo), exp256_nonpositive(x.hi)}; }
+#endif
+
 // out[r, j] = bias[j] + sum_d rows[r, d] · columns[d, j] for R rows (stride dp), j < kp.
 template <int R>
 inline void row_products(const float* rows, int64_t dp, const float* columns, int64_t depth,
                          int64_t kp, const float* bias, float* out) {
   int64_t j = 0;
   for (; j + 32 <= kp; j += 32) {
-    __m512 a[R], b[R];
+    vec a[R], b[R];
     for (int r = 0; r < R; ++r) {
-      a[r] = bias ? _mm512_loadu_ps(bias + j) : _mm512_setzero_ps();
-      b[r] = bias ? _mm512_loadu_ps(bias + j + 16) : _mm512_setzero_ps();
+      a[r] = bias ? vload(bias + j) : vzero();
+      b[r] = bias ? vload(bias + j + 16) : vzero();
     }
     for (int64_t d = 0; d < depth; ++d) {
-      const __m512 c0 = _mm512_loadu_ps(columns + d * kp + j);
-      const __m512 c1 = _mm512_loadu_ps(columns + d * kp + j + 16);
+      const vec c0 = vload(columns + d * kp + j);
+      const vec c1 = vload(columns + d * kp + j + 16);
       for (int r = 0; r < R; ++r) {
-        const __m512 x = _mm512_set1_ps(rows[r * dp + d]);
-        a[r] = _mm512_fmadd_ps(x, c0, a[r]);
-        b[r] = _mm512_fmadd_ps(x, c1, b[r]);
+        const vec x = vset1(rows[r * dp + d]);
+        a[r] = vfmadd(x, c0, a[r]);
+        b[r] = vfmadd(x, c1, b[r]);
       }
     }
     for (int r = 0; r < R; ++r) {
-      _mm512_storeu_ps(out + r * kp + j, a[r]);
-      _mm512_storeu_ps(out + r * kp + j + 16, b[r]);
+      vstore(out + r * kp + j, a[r]);
+      vstore(out + r * kp + j + 16, b[r]);
     }
   }
   for (; j < kp; j += 16) {
-    __m512 a[R];
-    for (int r = 0; r < R; ++r) a[r] = bias ? _mm512_loadu_ps(bias + j) : _mm512_setzero_ps();
+    vec a[R];
+    for (int r = 0; r < R; ++r) a[r] = bias ? vload(bias + j) : vzero();
     for (int64_t d = 0; d < depth; ++d) {
-      const __m512 c0 = _mm512_loadu_ps(columns + d * kp + j);
-      for (int r = 0; r < R; ++r) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(rows[r * dp + d]), c0, a[r]);
+      const vec c0 = vload(columns + d * kp + j);
+      for (int r = 0; r < R; ++r) a[r] = vfmadd(vset1(rows[r * dp + d]), c0, a[r]);
     }
-    for (int r = 0; r < R; ++r) _mm512_storeu_ps(out + r * kp + j, a[r]);
+    for (int r = 0; r < R; ++r) vstore(out + r * kp + j, a[r]);
   }
 }
 
 // out[r, :] = sum_j weights[r, j] · table[j, :] for R rows; table is [kp, 16·DC].
 template <int R, int DC>
 inline void weighted_rows(const float* weights, int64_t kp, const float* table, float* out) {
-  constexpr int Split = R * DC < 8 ? 2 : 1;
-  __m512 acc[Split][R][DC];
+  constexpr int Split = R * DC * kRegistersPerVec < 8 ? 2 : 1;
+  vec acc[Split][R][DC];
   for (int s = 0; s < Split; ++s)
     for (int r = 0; r < R; ++r)
-      for (int c = 0; c < DC; ++c) acc[s][r][c] = _mm512_setzero_ps();
+      for (int c = 0; c < DC; ++c) acc[s][r][c] = vzero();
   for (int64_t j = 0; j < kp; j += Split) {
     for (int s = 0; s < Split; ++s) {
-      __m512 t[DC];
-      for (int c = 0; c < DC; ++c) t[c] = _mm512_loadu_ps(table + (j + s) * DC * 16 + c * 16);
+      vec t[DC];
+      for (int c = 0; c < DC; ++c) t[c] = vload(table + (j + s) * DC * 16 + c * 16);
       for (int r = 0; r < R; ++r) {
-        const __m512 w = _mm512_set1_ps(weights[r * kp + j + s]);
-        for (int c = 0; c < DC; ++c) acc[s][r][c] = _mm512_fmadd_ps(w, t[c], acc[s][r][c]);
+        const vec w = vset1(weights[r * kp + j + s]);
+        for (int c = 0; c < DC; ++c) acc[s][r][c] = vfmadd(w, t[c], acc[s][r][c]);
       }
     }
   }
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < DC; ++c) {
-      __m512 total = acc[0][r][c];
-      for (int s = 1; s < Split; ++s) total = _mm512_add_ps(total, acc[s][r][c]);
-      _mm512_storeu_ps(out + r * DC * 16 + c * 16, total);
+      vec total = acc[0][r][c];
+      for (int s = 1; s < Split; ++s) total = vadd(total, acc[s][r][c]);
+      vstore(out + r * DC * 16 + c * 16, total);
     }
 }
 
@@ -202,60 +282,60 @@ inline void accumulate_keys_values(const float* d_scores, const float* probabili
                                    const float* queries, const float* d_out, float* keys,
                                    float* values) {
   static_assert(R % 2 == 0 || R == 1, "pairs of rows");
-  __m512 q[R][DC], o[R][DC];
+  vec q[R][DC], o[R][DC];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < DC; ++c) {
-      q[r][c] = _mm512_loadu_ps(queries + r * DC * 16 + c * 16);
-      o[r][c] = _mm512_loadu_ps(d_out + r * DC * 16 + c * 16);
+      q[r][c] = vload(queries + r * DC * 16 + c * 16);
+      o[r][c] = vload(d_out + r * DC * 16 + c * 16);
     }
   for (int64_t j = 0; j < kp; ++j) {
     for (int c = 0; c < DC; ++c) {
-      __m512 k_sum, v_sum;
+      vec k_sum, v_sum;
       if constexpr (R == 1) {
-        k_sum = _mm512_mul_ps(_mm512_set1_ps(d_scores[j]), q[0][c]);
-        v_sum = _mm512_mul_ps(_mm512_set1_ps(probabilities[j]), o[0][c]);
+        k_sum = vmul(vset1(d_scores[j]), q[0][c]);
+        v_sum = vmul(vset1(probabilities[j]), o[0][c]);
       } else {
-        __m512 k_pair[R / 2], v_pair[R / 2];
+        vec k_pair[R / 2], v_pair[R / 2];
         for (int r = 0; r < R; r += 2) {
-          k_pair[r / 2] = _mm512_fmadd_ps(
-              _mm512_set1_ps(d_scores[(r + 1) * kp + j]), q[r + 1][c],
-              _mm512_mul_ps(_mm512_set1_ps(d_scores[r * kp + j]), q[r][c]));
-          v_pair[r / 2] = _mm512_fmadd_ps(
-              _mm512_set1_ps(probabilities[(r + 1) * kp + j]), o[r + 1][c],
-              _mm512_mul_ps(_mm512_set1_ps(probabilities[r * kp + j]), o[r][c]));
+          k_pair[r / 2] = vfmadd(
+              vset1(d_scores[(r + 1) * kp + j]), q[r + 1][c],
+              vmul(vset1(d_scores[r * kp + j]), q[r][c]));
+          v_pair[r / 2] = vfmadd(
+              vset1(probabilities[(r + 1) * kp + j]), o[r + 1][c],
+              vmul(vset1(probabilities[r * kp + j]), o[r][c]));
         }
         for (int width = R / 2; width > 1; width /= 2)
           for (int p = 0; p < width / 2; ++p) {
-            k_pair[p] = _mm512_add_ps(k_pair[2 * p], k_pair[2 * p + 1]);
-            v_pair[p] = _mm512_add_ps(v_pair[2 * p], v_pair[2 * p + 1]);
+            k_pair[p] = vadd(k_pair[2 * p], k_pair[2 * p + 1]);
+            v_pair[p] = vadd(v_pair[2 * p], v_pair[2 * p + 1]);
           }
         k_sum = k_pair[0];
         v_sum = v_pair[0];
       }
       float* k_row = keys + j * DC * 16 + c * 16;
       float* v_row = values + j * DC * 16 + c * 16;
-      _mm512_storeu_ps(k_row, _mm512_add_ps(_mm512_loadu_ps(k_row), k_sum));
-      _mm512_storeu_ps(v_row, _mm512_add_ps(_mm512_loadu_ps(v_row), v_sum));
+      vstore(k_row, vadd(vload(k_row), k_sum));
+      vstore(v_row, vadd(vload(v_row), v_sum));
     }
   }
 }
 
 inline float reduce_max(const float* v, int64_t n) {
-  __m512 best = _mm512_set1_ps(-INFINITY);
-  for (int64_t j = 0; j < n; j += 16) best = _mm512_max_ps(best, _mm512_loadu_ps(v + j));
-  return _mm512_reduce_max_ps(best);
+  vec best = vset1(-INFINITY);
+  for (int64_t j = 0; j < n; j += 16) best = vmax(best, vload(v + j));
+  return vreduce_max(best);
 }
 
 // v ← exp(v − shift); returns the sum.
 inline float exp_in_place(float* v, int64_t n, float shift) {
-  const __m512 s = _mm512_set1_ps(shift);
-  __m512 total = _mm512_setzero_ps();
+  const vec s = vset1(shift);
+  vec total = vzero();
   for (int64_t j = 0; j < n; j += 16) {
-    const __m512 e = exp512_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(v + j), s));
-    _mm512_storeu_ps(v + j, e);
-    total = _mm512_add_ps(total, e);
+    const vec e = vexp_nonpositive(vsub(vload(v + j), s));
+    vstore(v + j, e);
+    total = vadd(total, e);
   }
-  return _mm512_reduce_add_ps(total);
+  return vreduce_add(total);
 }
 
 // Forward pass of R query rows of one head: out [R, dp] (normalised), lse [R].
@@ -287,20 +367,21 @@ inline void backward_rows(const HeadView& head, const float* queries, const floa
   for (int r = 0; r < R; ++r) exp_in_place(probabilities + r * kp, kp, lse[r]);
   row_products<R>(d_out, head.dp, head.vt, head.depth, kp, nullptr, d_scores);
   for (int r = 0; r < R; ++r) {
-    const __m512 dr = _mm512_set1_ps(delta[r]);
+    const vec dr = vset1(delta[r]);
     for (int64_t j = 0; j < kp; j += 16) {
-      const __m512 p = _mm512_loadu_ps(probabilities + r * kp + j);
-      const __m512 g = _mm512_loadu_ps(d_scores + r * kp + j);
-      _mm512_storeu_ps(d_scores + r * kp + j, _mm512_mul_ps(p, _mm512_sub_ps(g, dr)));
+      const vec p = vload(probabilities + r * kp + j);
+      const vec g = vload(d_scores + r * kp + j);
+      vstore(d_scores + r * kp + j, vmul(p, vsub(g, dr)));
     }
   }
   weighted_rows<R, DC>(d_scores, kp, head.kr, d_queries);
   accumulate_keys_values<R, DC>(d_scores, probabilities, kp, queries, d_out, d_keys, d_values);
 }
 
-// Rows per block: more rows reuse each loaded key more often, within the 32 vector registers.
+// Rows per block: more rows reuse each loaded key more often, within the vector registers (32 zmm
+// or 16 ymm).
 template <int DC>
-constexpr int kRows = DC == 1 ? 8 : 4;
+constexpr int kRows = (DC == 1 ? 8 : 4) / kRegistersPerVec;
 
 template <int DC>
 void forward_head(const HeadView& head, const float* queries, int64_t count, float* scores,
@@ -339,7 +420,7 @@ bool dispatch_depth(int64_t dp, F&& call) {
   }
 }
 
-#endif  // TFPROT_AVX512
+#endif  // TFPROT_BLOCKED
 
 // Portable path (any CPU, any depth): one query row at a time, loops the compiler vectorises.
 void forward_row_portable(const HeadView& head, const float* query, float* scores, float* out,
@@ -796,7 +877,7 @@ void Workspace::forward_typed(const S* query, const S* key, const S* value, cons
   load_rows(query, rows_);
   const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, kr_.data(), vr_.data(), mask_.data()};
   bool done = false;
-#ifdef TFPROT_AVX512
+#ifdef TFPROT_BLOCKED
   done = dispatch_depth(dp_, [&](auto dc) {
     forward_head<decltype(dc)::value>(head, rows_.data(), queries_, scores_.data(), out_.data(),
                                       lse);
@@ -843,7 +924,7 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
   const HeadView head{depth_, kp_, dp_, kt_.data(), vt_.data(), kr_.data(), vr_.data(),
                       mask_.data()};
   bool done = false;
-#ifdef TFPROT_AVX512
+#ifdef TFPROT_BLOCKED
   done = dispatch_depth(dp_, [&](auto dc) {
     backward_head<decltype(dc)::value>(head, rows_.data(), d_out_.data(), delta_.data(), lse,
                                        queries_, scores_.data(), d_scores_.data(), d_rows_.data(),
@@ -1231,8 +1312,8 @@ extern "C" const char* tfprot_cpu_ops_code_path() {
                                  : "avx512 (AMX compiled in; Linux refused the tile registers)";
 #elif defined(TFPROT_AVX512)
   return "avx512";
-#elif defined(__AVX2__) && defined(__FMA__)
-  return "avx2";  // the portable loops, vectorised for AVX2
+#elif defined(TFPROT_AVX2)
+  return "avx2";
 #else
   return "portable";
 #endif
