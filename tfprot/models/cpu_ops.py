@@ -194,9 +194,7 @@ HEAD_SIZE_LIMITS = {
     "avx512": HeadSizeLimits(
         training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
     ),
-    "avx2": HeadSizeLimits(
-        training=32, training_bfloat16=64, inference=64, inference_bfloat16=64
-    ),
+    "avx2": HeadSizeLimits(training=32, training_bfloat16=64, inference=64, inference_bfloat16=64),
     "portable": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
 }
 """Per code path, the head sizes for which the op measured faster than TensorFlow's kernels
