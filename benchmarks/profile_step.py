@@ -55,11 +55,13 @@ def _area(op: str) -> str:
     kind = op.rsplit("(", 1)[-1].rstrip(")")
     if op.startswith("AdamW"):
         return "optimizer (AdamW, gradient clipping)"
-    if kind in ("_MklMatMul", "_MklNativeFusedMatMul", "BiasAddGrad") and "layer_N/" in op:
+    # oneDNN's kernels (Intel CPUs, AVX-512 AMD) or Eigen's (where TensorFlow leaves oneDNN off)
+    dense = ("_MklMatMul", "_MklNativeFusedMatMul", "MatMul", "_FusedMatMul", "BiasAddGrad")
+    if kind in dense and "layer_N/" in op:
         return "dense matmuls (QKV, output, FFN)"
     if kind in ("TfprotAttention", "TfprotAttentionGrad"):
         return "attention, fused op (tfprot.models.cpu_ops) and its gradient"
-    if kind == "_MklBatchMatMulV2":
+    if kind in ("_MklBatchMatMulV2", "BatchMatMulV2"):
         return "attention matmuls (QK^T, PV and their gradients)"
     if "attention_gradient" in op or kind == "_MklSoftmax" or "layer_N/add_1 " in op:
         return "attention softmax, mask and their gradient"

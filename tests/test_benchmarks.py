@@ -124,6 +124,10 @@ def test_table_has_a_line_per_row_with_padding_and_mfu_in_percent():
     [
         ("layer_N/attention/qkv/MatMul (_MklMatMul)", "dense matmuls (QKV, output, FFN)"),
         ("layer_N/attention/MatMul_1 (_MklBatchMatMulV2)", "attention matmuls"),
+        # Eigen's kernels, where TensorFlow leaves oneDNN off (AVX2-only CPUs)
+        ("layer_N/MatMul_2/MatMul_1 (MatMul)", "dense matmuls (QKV, output, FFN)"),
+        ("layer_N/BiasAdd_2 (_FusedMatMul)", "dense matmuls (QKV, output, FFN)"),
+        ("layer_N/MatMul_1 (BatchMatMulV2)", "attention matmuls"),
         ("layer_N/attention_gradient (Mul)", "attention softmax"),
         ("layer_N/LayerNorm/batchnorm/mul (Mul)", "layer norms"),
         ("layer_N/gelu_gradient/Erfc (Erfc)", "GELU"),
