@@ -194,3 +194,33 @@ def test_fused_adamw_matches_keras_adamw_step_for_step():
     for name in shapes:
         assert not np.allclose(fused[name], start[name])  # it moved
         np.testing.assert_allclose(fused[name], reference[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16"])
+def test_fit_traces_the_training_step_once_and_trains_as_keras_does(precision, cytosol_membrane):
+    """The optimizer's moments exist before Keras traces the step (a first trace that creates
+    variables is traced again), and training is unchanged: a twin on Keras' own
+    ``make_train_function`` (moments created inside the trace) ends with the same weights."""
+    import types
+
+    def build():
+        return tfprot.sequence_classifier(
+            "tiny-esm", cytosol_membrane, precision=precision, num_hidden_layers=1
+        )
+
+    model, twin = build(), build()
+    twin.set_weights(model.get_weights())
+    twin.make_train_function = types.MethodType(_keras.Model.make_train_function, twin)
+    traces = {"model": 0, "twin": 0}
+    for name, which in (("model", model), ("twin", twin)):
+        step = which.train_step
+
+        def counted(data, name=name, step=step):
+            traces[name] += 1
+            return step(data)
+
+        which.train_step = counted
+        which.fit(_repeating(which, cytosol_membrane, 3), epochs=1, verbose=0)
+    assert traces == {"model": 1, "twin": 2}
+    for ours, keras_way in zip(model.get_weights(), twin.get_weights(), strict=True):
+        np.testing.assert_allclose(ours, keras_way, rtol=1e-5, atol=1e-6)

@@ -61,7 +61,7 @@ from tfprot.models.inference import (
 )
 from tfprot.models.lora import ADAPTER_FOLDER, LoraAdapters, merged_weights, save_adapters
 from tfprot.models.one_batch import OneBatchCalls
-from tfprot.models.optimization import ScheduleSteps, warmup_schedule
+from tfprot.models.optimization import ScheduleSteps, build_optimizer_state, warmup_schedule
 from tfprot.tasks import ProteinTask, Task, task_for
 
 __all__ = ["METADATA_FILE", "Prediction", "ProteinModel"]
@@ -185,6 +185,12 @@ class ProteinModel(OneBatchCalls, _keras.Model):
         if schedule is not None:
             callbacks.append(ScheduleSteps(schedule))
         return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    def make_train_function(self, force=False):
+        """Keras' ``make_train_function``, with the optimizer's variables created first, so that
+        the training step is traced once (:func:`~tfprot.models.optimization.build_optimizer_state`)."""
+        build_optimizer_state(self)
+        return super().make_train_function(force)
 
     def train_step(self, data):
         return super().train_step(_labels_out_of_features(data))
