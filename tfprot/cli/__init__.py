@@ -34,6 +34,41 @@ COMMANDS = {
 """Command name → module; each module has ``create_parser()``, ``run(args)`` and ``main(argv)``."""
 
 
+TORCH_FREE = frozenset(
+    {
+        "train",
+        "split",
+        "predict",
+        "embed",
+        "score",
+        "contacts",
+        "export",
+        "push",
+        "uniprot",
+        "space",
+    }
+)
+"""Commands that never run PyTorch. transformers imports torch at its own import when torch is
+installed (as with ``tfprot[fold]``), 5.6 s of such a command's start on a 2-core AMD EPYC;
+these commands load it as a TensorFlow-only program (:func:`import_transformers_without_torch`).
+PyTorch checkpoints still load (tfprot converts their weights itself)."""
+
+
+def import_transformers_without_torch() -> None:
+    """Import transformers with ``USE_TF=1``, its documented switch for TensorFlow-only programs
+    (read once, when it is imported), then put the variable back as it was, so that processes
+    started from this one see the user's environment. A ``USE_TF`` or ``USE_TORCH`` the user set
+    is left to decide; an already imported transformers is left as it is.
+    """
+    if "transformers" in sys.modules or "USE_TF" in os.environ or "USE_TORCH" in os.environ:
+        return
+    os.environ["USE_TF"] = "1"
+    try:
+        import transformers  # noqa: F401
+    finally:
+        del os.environ["USE_TF"]
+
+
 def setup_logging(debug: bool = False) -> None:
     """Logging for the command line: tfprot's INFO messages, TensorFlow's C++ chatter off."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "2")
@@ -166,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         create_parser().parse_args(argv[:1] or ["--help"])
+    if argv[0] in TORCH_FREE:
+        import_transformers_without_torch()
     try:
         module = importlib.import_module(COMMANDS[argv[0]])
     except ModuleNotFoundError as error:
