@@ -189,6 +189,7 @@ def make_tf_dataset(
     elif with_labels:
         table_labels = tf.constant(examples.labels)
 
+    @tf.autograph.experimental.do_not_convert  # static Python only
     def example(index):
         start, end = starts[index], starts[index + 1]
         ids = flat_ids[start:end]
@@ -264,6 +265,9 @@ def count_batches(
 
 
 def _split_fn(with_labels: bool):
+    import tensorflow as tf
+
+    @tf.autograph.experimental.do_not_convert  # static Python only
     def split(batch):
         features = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
         return (features, batch["labels"]) if with_labels else features
@@ -280,6 +284,7 @@ def _fill_batch_fn(upper, sizes, padding, with_labels: bool, token_labels: bool)
     sizes_t = tf.constant(sizes, dtype=tf.int32)
     single = len(upper) == 1
 
+    @tf.autograph.experimental.do_not_convert  # static Python only
     def fill(batch):
         length = tf.shape(batch["input_ids"])[1]
         size = tf.gather(sizes_t, tf.searchsorted(lengths_t, tf.reshape(length, [1]))[0])

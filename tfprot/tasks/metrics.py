@@ -37,6 +37,11 @@ __all__ = [
 
 _keras = keras()
 
+# The metrics' update and result code has no Python control flow on tensors: AutoGraph would
+# only rewrite it, once per metric and trace (about 1 s of a tiny model's first ``fit`` on a
+# 2-core AMD EPYC), into the same graph.
+_graph_only = tf.autograph.experimental.do_not_convert
+
 SPEARMAN_CAPACITY = 65536
 """Default number of (target, prediction) pairs :class:`SpearmanCorrelation` can hold."""
 
@@ -92,6 +97,7 @@ class ConfusionMatrixMetric(_keras.metrics.Metric):
     def size(self) -> int:
         return 2 if self.multilabel else self.num_classes
 
+    @_graph_only
     def update_state(self, y_true, y_pred, sample_weight=None):
         truth, decision, weights = _flatten_predictions(
             self.multilabel, y_true, y_pred, sample_weight
@@ -110,6 +116,7 @@ class ConfusionMatrixMetric(_keras.metrics.Metric):
     def reset_state(self):
         self.matrix.assign(tf.zeros_like(self.matrix))
 
+    @_graph_only
     def result(self):
         return self.matrix
 
@@ -143,6 +150,7 @@ class MacroF1(ConfusionMatrixMetric):
     ):
         super().__init__(num_classes, multilabel=multilabel, name=name, **kwargs)
 
+    @_graph_only
     def result(self):
         if self.multilabel:
             tp, fp = self.matrix[:, 1, 1], self.matrix[:, 0, 1]
@@ -175,6 +183,7 @@ class MatthewsCorrelation(ConfusionMatrixMetric):
     def __init__(self, num_classes: int, *, multilabel: bool = False, name: str = "mcc", **kwargs):
         super().__init__(num_classes, multilabel=multilabel, name=name, **kwargs)
 
+    @_graph_only
     def result(self):
         matrix = self.matrix
         if self.multilabel:
@@ -207,6 +216,7 @@ class _WeightedMean(_keras.metrics.Metric):
     def values_and_weights(self, y_true, y_pred, sample_weight):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @_graph_only
     def update_state(self, y_true, y_pred, sample_weight=None):
         values, weights = self.values_and_weights(y_true, y_pred, sample_weight)
         self.total.assign_add(tf.reduce_sum(tf.where(weights > 0, values * weights, 0.0)))
@@ -216,6 +226,7 @@ class _WeightedMean(_keras.metrics.Metric):
         self.total.assign(0.0)
         self.counted.assign(0.0)
 
+    @_graph_only
     def result(self):
         return tf.math.divide_no_nan(self.total, self.counted)
 
@@ -332,6 +343,7 @@ class SpearmanCorrelation(_keras.metrics.Metric):
         )
         self.seen = self.add_weight("seen", shape=(), initializer="zeros", dtype=tf.int32)
 
+    @_graph_only
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = tf.reshape(tf.cast(y_true, tf.float32), [-1])
         y_pred = tf.reshape(tf.cast(y_pred, tf.float32), [-1])
@@ -350,6 +362,7 @@ class SpearmanCorrelation(_keras.metrics.Metric):
         self.predictions.assign(tf.zeros_like(self.predictions))
         self.seen.assign(0)
 
+    @_graph_only
     def result(self):
         overflow = self.seen > self.capacity
         check = tf.debugging.Assert(
