@@ -1,5 +1,8 @@
 """The README's Python blocks that train run as written, with only the documented switches
-turned down: the offline preset for a Hub checkpoint and one epoch instead of six."""
+turned down: the offline preset for a Hub checkpoint, one epoch instead of six, and a tenth of
+the bundled data for training (the ``fractions`` option of ``ProteinDataset.example``): the
+blocks' calls are the same, on a tenth of the work (the tour took 117 s, the distributed script
+88 s on a 2-core AMD EPYC)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
+SMALL_DATA = {
+    "data = tfprot.ProteinDataset.example()": (
+        "data = tfprot.ProteinDataset.example(fractions=(0.1, 0.05, 0.85))"
+    )
+}
+"""Train on 10% of the bundled records (212 sequences), validate on 5%."""
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -34,7 +44,11 @@ def run(code: str, folder: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_python_tour_runs(tmp_path):
-    code = switched(python_block("model.fit(train, validation_data"), {"epochs=6": "epochs=1"})
+    evaluation = 'model.evaluate(data.tf_dataset("test", model.tokenizer))'
+    code = switched(
+        python_block("model.fit(train, validation_data"),
+        {"epochs=6": "epochs=1", **SMALL_DATA, evaluation: evaluation[:-1] + ".take(4))"},
+    )
     result = run(code, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "my_model" / "tfprot.json").is_file()
@@ -44,7 +58,8 @@ def test_python_tour_runs(tmp_path):
 @pytest.mark.slow
 def test_distributed_train_script_runs(tmp_path):
     code = switched(
-        python_block("# train.py"), {'"esm2_t6_8M"': '"tiny-esm"', "epochs=6": "epochs=1"}
+        python_block("# train.py"),
+        {'"esm2_t6_8M"': '"tiny-esm"', "epochs=6": "epochs=1", **SMALL_DATA},
     )
     result = run(code, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -34,7 +34,7 @@ def trained_model(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def app_url(trained_model, tmp_path_factory) -> Iterator[str]:
     """``tfprot app`` (a real process) serving the trained model, folding with tiny-esmfold."""
     port = free_port()
