@@ -125,3 +125,26 @@ def test_concurrent_requests_queue_and_all_get_their_answers(client):
     jobs = [client.submit(f">{i}\n{s}", api_name="/predict") for i, s, _ in entries]
     answers = [job.result(timeout=120) for job in jobs]
     assert [a["predictions"][0]["id"] for a in answers] == [i for i, _, _ in entries]
+
+
+def test_an_idle_app_leaves_the_cpu_alone(space_folder, space_url, client):
+    """With no request, the server's process uses well under 5% of a core (Gradio's queue polls
+    every 1 ms by default, about 10% of a core on a 2-core AMD EPYC; the app every 50 ms,
+    :data:`tfprot.app.blocks.IDLE_POLL_SECONDS`)."""
+    import time
+
+    import psutil
+
+    (server,) = [
+        p
+        for p in psutil.process_iter(["cmdline", "cwd"])
+        if p.info["cmdline"]
+        and p.info["cmdline"][-1:] == ["app.py"]
+        and p.info["cwd"] == str(space_folder)
+    ]
+    client.predict(">warm\nMKTAYIAKQRQISFVKSHFSRQ", api_name="/predict")  # served, then idle
+    time.sleep(1.0)
+    before = sum(server.cpu_times()[:2])
+    time.sleep(5.0)
+    used = sum(server.cpu_times()[:2]) - before
+    assert used < 0.25, f"{used:.2f} s of CPU in 5 s idle"
