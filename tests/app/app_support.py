@@ -69,6 +69,42 @@ def chromium_path() -> str:
     return path
 
 
+def open_app(page, url: str, timeout_ms: int = 120_000) -> None:
+    """Load the app's page and wait until its scripts have settled (no request for 500 ms).
+
+    Gradio loads each component's code lazily after the page's ``load`` event and, on a busy
+    machine, resets a textbox typed into before that ends: CI's token browser test lost its
+    pasted sequence so and got "No sequence given" (reproduced with both cores busy).
+    """
+    page.goto(url, wait_until="networkidle", timeout=timeout_ms)
+
+
+def submit_text(page, text: str) -> None:
+    """Paste ``text`` into the sequence box, check the box holds it, press Predict."""
+    from playwright.sync_api import expect
+
+    box = page.locator("#sequence textarea")
+    box.fill(text)
+    expect(box).to_have_value(text)
+    page.click("#submit")
+
+
+def wait_for_answer(page, selector: str, text: str, timeout_ms: int = 120_000) -> None:
+    """Wait until ``selector`` shows ``text``; fail at once, with the app's message, when the
+    app refuses the request instead (its message starts "Not answered:"; while a request runs
+    the message box shows Gradio's timer)."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        if text in page.locator(selector).inner_text():
+            return
+        message = page.locator("#message").inner_text().strip()
+        if "Not answered" in message:
+            raise AssertionError(f"the app answered with a message, not {text!r}: {message}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{selector} did not show {text!r} in {timeout_ms} ms")
+        page.wait_for_timeout(200)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

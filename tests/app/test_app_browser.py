@@ -17,7 +17,14 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-from app_support import CHROMIUM_FLAGS, bundled_sequences, chromium_path
+from app_support import (
+    CHROMIUM_FLAGS,
+    bundled_sequences,
+    chromium_path,
+    open_app,
+    submit_text,
+    wait_for_answer,
+)
 
 ANSWER_SECONDS = 120_000  # ms: tiny-esmfold on a busy 2-core machine
 README_WIDTH = 1100
@@ -50,11 +57,6 @@ def reference(trained_model):
     return tfprot.load_model(trained_model, compile=False)
 
 
-def _submit(page, text: str) -> None:
-    page.fill("#sequence textarea", text)
-    page.click("#submit")
-
-
 def _non_blank_pixels(png: bytes) -> int:
     from PIL import Image
 
@@ -73,12 +75,12 @@ def test_a_pasted_sequence_gets_its_label_chart_and_structure(
     from playwright.sync_api import expect
 
     page = browser_context.new_page()
-    page.goto(app_url)
+    open_app(page, app_url)
     banner = page.locator("#untrained-banner")
     expect(banner).to_contain_text("fine-tuned from tiny-esm, a test preset with random weights")
     expect(banner).to_contain_text("tiny-esmfold, an UNTRAINED ESMFold")
-    _submit(page, f">{identifier} pasted\n{sequence}")
-    expect(page.locator("#summary")).to_contain_text(identifier, timeout=ANSWER_SECONDS)
+    submit_text(page, f">{identifier} pasted\n{sequence}")
+    wait_for_answer(page, "#summary", identifier, ANSWER_SECONDS)
     summary = page.locator("#summary").inner_text()
     assert f"{identifier}: {expected.label} ({probability:.0%})" in summary
 
@@ -134,8 +136,8 @@ def test_a_bad_sequence_shows_the_command_line_message(browser_context, app_url)
     with pytest.raises(InvalidSequenceError) as raised:
         parse_text(text)
     page = browser_context.new_page()
-    page.goto(app_url)
-    _submit(page, text)
+    open_app(page, app_url)
+    submit_text(page, text)
     expect(page.locator("#message")).to_contain_text("broken", timeout=ANSWER_SECONDS)
     message = page.locator("#message").inner_text()
     assert one_line(raised.value) in " ".join(message.split())
@@ -146,18 +148,16 @@ def test_a_bad_sequence_shows_the_command_line_message(browser_context, app_url)
 
 
 def test_an_uploaded_fasta_file_is_answered(browser_context, app_url, reference, tmp_path):
-    from playwright.sync_api import expect
-
     entries = bundled_sequences(per_class=1, longest=100)
     path = tmp_path / "two.fasta"
     path.write_text("".join(f">{i} uploaded\n{s}\n" for i, s, _ in entries))
     expected = reference.predict_sequences([s for _, s, _ in entries], progress=False)
     page = browser_context.new_page()
-    page.goto(app_url)
+    open_app(page, app_url)
     page.set_input_files("#upload input[type=file]", str(path))
     page.wait_for_timeout(500)
     page.click("#submit")
-    expect(page.locator("#summary")).to_contain_text(entries[-1][0], timeout=ANSWER_SECONDS)
+    wait_for_answer(page, "#summary", entries[-1][0], ANSWER_SECONDS)
     summary = page.locator("#summary").inner_text()
     for (identifier, _, _), prediction in zip(entries, expected, strict=True):
         assert f"{identifier}: {prediction.label}" in summary

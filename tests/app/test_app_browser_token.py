@@ -7,7 +7,16 @@ from __future__ import annotations
 import sys
 
 import pytest
-from app_support import CHROMIUM_FLAGS, app_environment, chromium_path, free_port, served
+from app_support import (
+    CHROMIUM_FLAGS,
+    app_environment,
+    chromium_path,
+    free_port,
+    open_app,
+    served,
+    submit_text,
+    wait_for_answer,
+)
 
 ANSWER_MS = 120_000  # a busy 2-core machine
 CLASSES = ["C", "E", "H"]
@@ -48,7 +57,7 @@ def _opaque(css_colour: str) -> str:
 
 
 def test_every_residue_is_coloured_by_its_predicted_class_with_a_legend(token_model, token_app):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     import tfprot
     from tfprot.app.colouring import colour_map
@@ -66,10 +75,9 @@ def test_every_residue_is_coloured_by_its_predicted_class_with_a_legend(token_mo
             executable_path=chromium_path(), args=list(CHROMIUM_FLAGS), headless=True
         )
         page = browser.new_page()
-        page.goto(token_app)
-        page.fill("#sequence textarea", f">query\n{sequence}")
-        page.click("#submit")
-        expect(page.locator("#residues")).to_contain_text("query", timeout=ANSWER_MS)
+        open_app(page, token_app, ANSWER_MS)
+        submit_text(page, f">query\n{sequence}")
+        wait_for_answer(page, "#residues", "query", ANSWER_MS)
         # each coloured run: its residues and its background colour; the legend's classes
         runs = page.locator("#residues span.token.highlighted").evaluate_all(
             """spans => spans.map(span => ({
