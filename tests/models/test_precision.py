@@ -14,6 +14,7 @@ rotary tables pass any tolerance (the test below shows these tolerances catch th
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 
@@ -208,7 +209,7 @@ class FakeDevice:
 def hardware(monkeypatch):
     """Fake the device queries: ``hardware(tpu=..., gpu_capability=..., bf16=...)``."""
 
-    def fake(*, tpu=False, gpu_capability=None, bf16=()):
+    def fake(*, tpu=False, gpu_capability=None, bf16=(), matmul_speedup=2.0):
         monkeypatch.setattr(
             tf.config,
             "list_logical_devices",
@@ -221,6 +222,7 @@ def hardware(monkeypatch):
         details = {"device_name": "Tesla T", "compute_capability": gpu_capability}
         monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda device: details)
         monkeypatch.setattr(precision, "cpu_bf16_features", lambda: tuple(bf16))
+        monkeypatch.setattr(precision, "cpu_bf16_matmul_speedup", lambda: matmul_speedup)
 
     return fake
 
@@ -237,6 +239,14 @@ def hardware(monkeypatch):
         ({"bf16": ("avx512_bf16",)}, CPU_BF16_MIN_HIDDEN_SIZE - 1, "float32", "too narrow"),
         ({"bf16": ("avx512_bf16",)}, CPU_BF16_MIN_HIDDEN_SIZE, "mixed_bfloat16", "avx512_bf16"),
         ({"bf16": ("amx_bf16", "avx512_bf16")}, 480, "mixed_bfloat16", "amx_bf16/avx512_bf16"),
+        # the Intel Xeon whose hypervisor hides AMX: AVX512-BF16 matmuls slower than float32
+        (
+            {"bf16": ("avx512_bf16",), "matmul_speedup": 0.69},
+            320,
+            "float32",
+            "bfloat16 matmuls run 0.69x float32's on this CPU",
+        ),
+        ({"bf16": ("avx512_bf16",), "matmul_speedup": 1.93}, 320, "mixed_bfloat16", "1.93x"),
     ],
 )
 def test_auto_decision(hardware, caplog, setup, width, policy, reason):
@@ -275,3 +285,27 @@ def test_explicit_precision_is_taken_as_asked(hardware):
     assert resolve_precision("mixed_float16") == PrecisionChoice(
         "mixed_float16", "asked for explicitly"
     )
+
+
+def test_the_matmul_probe_measures_once_and_later_runs_read_its_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFPROT_CACHE_DIR", str(tmp_path))
+    speedup = precision.cpu_bf16_matmul_speedup()
+    (cached,) = (tmp_path / "precision").glob("matmul-*.json")
+    record = json.loads(cached.read_text())
+    assert record["speedup"] == speedup > 0
+    # the ratio is the two measured rates' ratio, for the probe's shape, on this machine
+    assert record["bfloat16_gflops"] / record["float32_gflops"] == pytest.approx(speedup)
+    assert record["shape"] == list(precision.PROBE_SHAPE) and record["tensorflow"] == tf.__version__
+
+    def no_measuring():
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(precision, "_measure_matmuls", no_measuring)
+    cached.write_text(json.dumps({**record, "speedup": 0.5}))
+    assert precision.cpu_bf16_matmul_speedup() == 0.5  # the file decides, not a new timing
+    with pytest.raises(AssertionError, match="measured again"):
+        precision.cpu_bf16_matmul_speedup(refresh=True)
+    cached.write_text("{not json")  # unreadable: measured again, not a crash
+    monkeypatch.setattr(precision, "_measure_matmuls", lambda: {**record, "speedup": 1.5})
+    assert precision.cpu_bf16_matmul_speedup() == 1.5
+    assert json.loads(cached.read_text())["speedup"] == 1.5

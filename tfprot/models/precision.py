@@ -7,7 +7,9 @@
   wraps the optimiser in a ``LossScaleOptimizer`` when it compiles a model built under that
   policy); an older GPU: ``float32``;
 - CPU: ``mixed_bfloat16`` when the CPU has native bfloat16 instructions (AMX-BF16 or
-  AVX512-BF16) and the model is at least ``CPU_BF16_MIN_HIDDEN_SIZE`` (256) wide; otherwise
+  AVX512-BF16), the model is at least ``CPU_BF16_MIN_HIDDEN_SIZE`` (256) wide, and TensorFlow's
+  bfloat16 matmuls run at least ``CPU_BF16_MIN_MATMUL_SPEEDUP`` (1.2×) as fast as its float32
+  ones on this CPU (:func:`cpu_bf16_matmul_speedup`, measured once and cached); otherwise
   ``float32``.
 
 The CPU rule is a measured one, and deliberately not a measurement made on the spot. One training
@@ -28,6 +30,16 @@ ESM-2 checkpoint: 320 to 5,120) bfloat16 wins on both. An earlier version timed 
 when the model was built: on a shared 2-core machine that reading swung from 1.18× to 1.6× between
 runs of the same model and flipped the choice; a rule gives the same precision every time.
 
+The flags alone do not say that bfloat16 is fast, though. On a 2-core Intel Xeon (family 6 model
+207) with AVX512-BF16 and AMX hidden by its hypervisor, oneDNN runs bfloat16 matmuls on its
+AVX512-BF16 kernels at 139-142 GFLOP/s against 185-261 in float32, and ``esm2_t6_8M`` trained
+1.37× *slower* in bfloat16 (7.07 against 9.67 sequences/s, ``python -m benchmarks``). So the rule
+has one measured veto: a 2,048 × 640 × 2,048 matmul timed in both types (best of five,
+interleaved), once per CPU model and TensorFlow version, stored in
+``$TFPROT_CACHE_DIR/precision`` (default ``~/.cache/tfprot/precision``) so every later run
+chooses the same. The machines measured are far from the 1.2× line on either side (0.55-0.85×
+on that Xeon; 1.9× on the AMD EPYC, 3.3× with AMX), unlike the whole-layer timing above.
+
 The decision is returned with its reason, logged, and stored by the factories in the model's
 metadata.
 
@@ -37,19 +49,36 @@ metadata.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import platform
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tfprot.errors import PrecisionError
 
-__all__ = ["POLICIES", "PrecisionChoice", "cpu_bf16_features", "resolve_precision"]
+__all__ = [
+    "POLICIES",
+    "PrecisionChoice",
+    "cpu_bf16_features",
+    "cpu_bf16_matmul_speedup",
+    "resolve_precision",
+]
 
 logger = logging.getLogger(__name__)
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 CPU_BF16_MIN_HIDDEN_SIZE = 256
 """The narrowest model for which ``'auto'`` picks bfloat16 on a CPU with native bfloat16."""
+CPU_BF16_MIN_MATMUL_SPEEDUP = 1.2
+"""How much faster than float32 TensorFlow's bfloat16 matmuls must run here for ``'auto'`` to
+pick bfloat16 on a CPU (the element-wise half of a step gains nothing from it)."""
+PROBE_SHAPE = (2048, 640, 2048)
+"""``[m, k] @ [k, n]`` of the matmul probe: the size of an ESM-2 feed-forward matmul."""
+PROBE_REPEATS = 5
 MIN_FLOAT16_CAPABILITY = (7, 0)
 """The first NVIDIA compute capability with float16 tensor cores (Volta)."""
 
@@ -136,11 +165,106 @@ def _cpu_choice(hidden_size: int) -> PrecisionChoice:
             f"{native}, but a {hidden_size}-wide model is too narrow for bfloat16 to pay "
             f"(it does from {CPU_BF16_MIN_HIDDEN_SIZE} wide)",
         )
+    speedup = cpu_bf16_matmul_speedup()
+    measured = (
+        f"bfloat16 matmuls run {speedup:.2f}x float32's on this CPU (measured once, cached in "
+        f"{probe_cache_dir()})"
+    )
+    if speedup < CPU_BF16_MIN_MATMUL_SPEEDUP:
+        return PrecisionChoice(
+            "float32",
+            f"{native}, but {measured}: bfloat16 pays from {CPU_BF16_MIN_MATMUL_SPEEDUP}x",
+        )
     return PrecisionChoice(
         "mixed_bfloat16",
-        f"{native}; bfloat16 pays from {CPU_BF16_MIN_HIDDEN_SIZE} wide (esm2_t6_8M, 320 wide, "
-        "trained 1.15-1.4x faster in it on the CPUs measured)",
+        f"{native}; {measured}; bfloat16 pays from {CPU_BF16_MIN_HIDDEN_SIZE} wide (esm2_t6_8M, "
+        "320 wide, trained 1.15-1.4x faster in it on the CPUs measured)",
     )
+
+
+def probe_cache_dir() -> Path:
+    """``$TFPROT_CACHE_DIR/precision`` (default ``~/.cache/tfprot/precision``)."""
+    root = os.environ.get("TFPROT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfprot"
+    )
+    return Path(root) / "precision"
+
+
+def _probe_key() -> str:
+    """What the probe's answer depends on: the CPU (model and flags), TensorFlow's version and
+    whether oneDNN is on."""
+    import tensorflow as tf
+
+    from tfprot.models.cpu_ops_build import cpu_flags, cpu_model
+
+    parts = [
+        cpu_model(),
+        platform.machine(),
+        " ".join(sorted(cpu_flags())),
+        tf.__version__,
+        os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def cpu_bf16_matmul_speedup(*, refresh: bool = False) -> float:
+    """float32 time over bfloat16 time of a TensorFlow matmul on this CPU (:data:`PROBE_SHAPE`,
+    best of :data:`PROBE_REPEATS` each, interleaved): above 1, bfloat16 is faster.
+
+    Measured once per CPU model, flags, TensorFlow version and oneDNN setting (about a second)
+    and cached as JSON in :func:`probe_cache_dir`; ``refresh=True`` measures again. A cache
+    file that cannot be read or written is measured around, with a log line.
+    """
+    path = probe_cache_dir() / f"matmul-{_probe_key()}.json"
+    if not refresh:
+        try:
+            return float(json.loads(path.read_text())["speedup"])
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            logger.info("Measuring bfloat16 matmuls again: %s is unreadable (%s).", path, error)
+    record = _measure_matmuls()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(record, indent=1))
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.info("Could not cache the bfloat16 matmul probe in %s (%s).", path, error)
+    return record["speedup"]
+
+
+def _measure_matmuls() -> dict:
+    import tensorflow as tf
+
+    from tfprot.models.cpu_ops_build import cpu_model
+
+    m, k, n = PROBE_SHAPE
+    with tf.device("/CPU:0"):
+        left = tf.random.stateless_normal((m, k), seed=(1, 2))
+        right = tf.random.stateless_normal((k, n), seed=(3, 4))
+        operands = {
+            "float32": (left, right),
+            "bfloat16": (tf.cast(left, tf.bfloat16), tf.cast(right, tf.bfloat16)),
+        }
+        best = dict.fromkeys(operands, float("inf"))
+        for a, b in operands.values():
+            tf.matmul(a, b).numpy()  # warm-up: oneDNN builds its kernel
+        for _ in range(PROBE_REPEATS):
+            for name, (a, b) in operands.items():
+                start = time.perf_counter()
+                tf.matmul(a, b).numpy()
+                best[name] = min(best[name], time.perf_counter() - start)
+    flop = 2.0 * m * k * n
+    return {
+        "speedup": best["float32"] / best["bfloat16"],
+        "float32_gflops": flop / best["float32"] / 1e9,
+        "bfloat16_gflops": flop / best["bfloat16"] / 1e9,
+        "shape": [m, k, n],
+        "cpu": cpu_model(),
+        "tensorflow": tf.__version__,
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 def cpu_bf16_features(cpuinfo: str | None = None) -> tuple[str, ...]:
