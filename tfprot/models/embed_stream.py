@@ -50,6 +50,8 @@ class EmbedSummary:
             (counted in ``embedded`` too).
         residues: residues embedded by this run.
         seconds: wall time of the run.
+        assembly_seconds: of which copying the finished parts into the final file, in input
+            order.
         per_residue, dtype, hidden_size: what each dataset holds.
     """
 
@@ -60,6 +62,7 @@ class EmbedSummary:
     recomputed: int
     residues: int
     seconds: float
+    assembly_seconds: float
     per_residue: bool
     dtype: str
     hidden_size: int
@@ -171,7 +174,9 @@ def embed_to_file(
         finally:
             if bar is not None:
                 bar.close()
+        assembling = time.perf_counter()
         path = store.finish(stream.ids)
+        assembly_seconds = time.perf_counter() - assembling
     return EmbedSummary(
         path=path,
         sequences=len(stream),
@@ -180,6 +185,7 @@ def embed_to_file(
         recomputed=found["stale"],
         residues=residues,
         seconds=time.perf_counter() - started,
+        assembly_seconds=assembly_seconds,
         per_residue=per_residue,
         dtype=dtype,
         hidden_size=hidden,

@@ -37,8 +37,9 @@ AVX512-BF16 kernels at 139-142 GFLOP/s against 185-261 in float32, and ``esm2_t6
 has one measured veto: a 2,048 × 640 × 2,048 matmul timed in both types (best of five,
 interleaved), once per CPU model and TensorFlow version, stored in
 ``$TFPROT_CACHE_DIR/precision`` (default ``~/.cache/tfprot/precision``) so every later run
-chooses the same. The machines measured are far from the 1.2× line on either side (0.55-0.85×
-on that Xeon; 1.9× on the AMD EPYC, 3.3× with AMX), unlike the whole-layer timing above.
+chooses the same. The machines measured are far from the 1.2× line on either side (this probe
+0.69-0.84× on that Xeon; the benchmarks' 2,048³ peak matmuls 0.55× there, 1.9× on the AMD
+EPYC, 3.3× with AMX), unlike the whole-layer timing above.
 
 The decision is returned with its reason, logged, and stored by the factories in the model's
 metadata.
