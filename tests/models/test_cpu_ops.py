@@ -244,12 +244,14 @@ def test_the_op_is_used_for_the_head_sizes_where_it_is_faster_on_its_code_path(o
 def test_head_size_limits_hold_the_measured_readings():
     """The table as measured (benchmarks/attention_cpu.py; its docstring): bfloat16 training up
     to head size 64 on the AVX-512 paths (tile products on AMX; TensorFlow's bfloat16 matmuls
-    are slow without them), float32 training up to 16; on AVX2 (the blocked code on 8-lane
-    registers against Eigen's kernels) float32 training up to 32, the rest up to 64; never on the
-    portable loops, which TensorFlow's kernels beat."""
+    are slow without them), float32 training up to 16 with AMX (against oneDNN's AMX matmuls)
+    and 32 without; on AVX2 (the blocked code on 8-lane registers against Eigen's kernels)
+    float32 training up to 32, the rest up to 64; never on the portable loops, which
+    TensorFlow's kernels beat."""
     limits = cpu_ops.HEAD_SIZE_LIMITS
     assert set(limits) == set(cpu_ops.CODE_PATHS)
-    assert limits["amx-bf16"] == limits["avx512"] == cpu_ops.HeadSizeLimits(16, 64, 64, 64)
+    assert limits["amx-bf16"] == cpu_ops.HeadSizeLimits(16, 64, 64, 64)
+    assert limits["avx512"] == cpu_ops.HeadSizeLimits(32, 64, 64, 64)
     assert limits["avx2"] == cpu_ops.HeadSizeLimits(32, 64, 64, 64)
     assert limits["portable"] == cpu_ops.HeadSizeLimits(0, 0, 0, 0)
 

@@ -192,7 +192,7 @@ HEAD_SIZE_LIMITS = {
         training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
     ),
     "avx512": HeadSizeLimits(
-        training=16, training_bfloat16=64, inference=64, inference_bfloat16=64
+        training=32, training_bfloat16=64, inference=64, inference_bfloat16=64
     ),
     "avx2": HeadSizeLimits(training=32, training_bfloat16=64, inference=64, inference_bfloat16=64),
     "portable": HeadSizeLimits(training=0, training_bfloat16=0, inference=0, inference_bfloat16=0),
@@ -211,7 +211,12 @@ lower paths were built there with ``TFPROT_CPU_OPS_MARCH`` and TensorFlow's matm
   rounds): bfloat16 forward and gradient 16: 1.97-2.21, 24: 1.48-1.51, 32: 1.38-1.55, 64:
   1.21-1.21; forward only 1.90-2.09, 1.54-2.02, 1.84-2.09, 1.39-1.69 (TensorFlow's bfloat16
   matmuls without AMX tiles are slow). float32 as on ``amx-bf16`` (the same code): training
-  1.82-1.98, 1.24-1.27, 1.11-1.21, 0.88-0.89 there, kept at 16 as the longer run above says.
+  1.82-1.98, 1.24-1.27, 1.11-1.21, 0.88-0.89 there. On a real AVX-512 CPU without AMX (a 2-core
+  Intel Xeon, family 6 model 207, AMX hidden by its hypervisor; TensorFlow's oneDNN at
+  ``AVX512_CORE_FP16``; 15 rounds, 2026-12-06): float32 training 16: 1.70, 24: 1.17, 32: 1.09,
+  forward 1.97, 1.53, 1.39; so float32 training goes up to 32 on this path (``esm2_t12_35M``,
+  head size 24, then trained 1.15-1.23× faster there: 2.36 and 2.23 against 2.06 and 1.82
+  sequences/s, ``benchmarks.tfprot_train``, alternating runs). ``amx-bf16`` keeps 16.
 - ``avx2`` (``x86-64-v3``: the AVX-512 path's register-blocked code on pairs of 8-lane
   registers, half the rows per block), measured on an AVX2-only CPU (2-core AMD EPYC, first Zen
   generation, 2026-12-06; TensorFlow runs Eigen's kernels there, oneDNN being off by default on
