@@ -188,3 +188,52 @@ def test_progress_counts_sequences_per_second_with_the_time_left(model, records,
     model.embed(records, out=tmp_path / "e.h5", progress=True)
     err = capsys.readouterr().err
     assert "embed: 100%" in err and "7/7" in err and "seq/s" in err and "<00:00" in err
+
+
+def test_a_closed_part_reaches_the_disk_while_the_next_is_written(monkeypatch, tmp_path):
+    """``flush`` hands the part's fsync and rename to a background thread: it returns while the
+    disk is still busy, the part keeps its temporary name until its fsync ended, at most one
+    part waits, and ``finish`` waits for it."""
+    import threading
+
+    import tfprot.models.embedding_store as store_module
+
+    disk_free, fsyncs = threading.Event(), []
+    real_fsync = store_module._fsync
+
+    def slow_fsync(path):
+        assert disk_free.wait(timeout=30), "the disk was never freed"
+        fsyncs.append(path.name)
+        real_fsync(path)
+
+    monkeypatch.setattr(store_module, "_fsync", slow_fsync)
+    header = StoreHeader("tiny", "0" * 64, per_residue=False, dtype="float32", hidden_size=2)
+    out = tmp_path / "e.h5"
+    parts = parts_folder(out)
+    with EmbeddingStore(out, header) as store:
+        store.add("a", np.ones(2), "d1")
+        store.flush()  # returns although its fsync is blocked
+        assert sorted(p.name for p in parts.glob("part-*")) == ["part-000001.h5.tmp"]
+        store.add("b", np.full(2, 2.0), "d2")  # the next part is written meanwhile
+        assert fsyncs == []
+        disk_free.set()
+        path = store.finish(["a", "b"])
+    assert fsyncs == ["part-000001.h5.tmp", "part-000002.h5.tmp", "final.h5.tmp"]
+    order, arrays, _ = _read(path)
+    assert order == ["a", "b"] and arrays["b"].tolist() == [2.0, 2.0]
+
+
+def test_a_part_that_cannot_reach_the_disk_fails_the_run(monkeypatch, tmp_path):
+    import tfprot.models.embedding_store as store_module
+
+    def full_disk(path):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(store_module, "_fsync", full_disk)
+    header = StoreHeader("tiny", "0" * 64, per_residue=False, dtype="float32", hidden_size=2)
+    out = tmp_path / "e.h5"
+    with pytest.raises(OSError, match="No space left"):
+        with EmbeddingStore(out, header) as store:
+            store.add("a", np.ones(2), "d1")
+            store.finish(["a"])
+    assert not out.exists() and not list(parts_folder(out).glob("part-*.h5"))

@@ -166,7 +166,7 @@ def embed_to_file(
                 ):
                     record = records[number]
                     vectors = states if per_residue else states.mean(axis=0)
-                    store.add(record.id, vectors.astype(np.float32), stream.digests[record.id])
+                    store.add(record.id, vectors, stream.digests[record.id])  # cast there, once
                     residues += len(record)
                     if bar is not None:
                         bar.update(1)

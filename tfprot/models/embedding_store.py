@@ -11,8 +11,10 @@ name, ``file["P69905"]``); each dataset's ``id`` attribute holds the id as writt
 
 While a run is under way, finished embeddings go to part files in ``OUT.parts`` beside the
 output: each part is written under a temporary name and renamed once complete (every 256 MiB or
-two minutes, and at the end of each window of sequences), so a run killed at any point leaves only complete HDF5 files (a part still being
-written is a ``.tmp`` that the next run removes). At the end the parts, and what an earlier
+two minutes, and at the end of each window of sequences), so a run killed at any point leaves
+only complete HDF5 files (a part still being written is a ``.tmp`` that the next run removes). A
+closed part is flushed to disk (``fsync``) and renamed by a background thread while the next
+batches run, at most one part behind: the disk's writing overlaps the model's computing. At the end the parts, and what an earlier
 ``OUT`` held, are copied in input order into a new file that replaces ``OUT`` in one rename; the
 parts folder goes. The new file holds the input's ids only, as a fresh run's would (datasets of
 an earlier ``OUT`` whose id the input no longer has are not copied). A rerun of the same command resumes: an id already in ``OUT`` or a part is
@@ -33,6 +35,7 @@ pooling, dtype or hidden size, is refused instead of being mixed with.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -217,6 +220,8 @@ class EmbeddingStore:
         self._part_bytes = 0
         self._part_opened = 0.0
         self._numbers = 0
+        self._committer: concurrent.futures.ThreadPoolExecutor | None = None
+        self._committing: concurrent.futures.Future | None = None
         self.sources: dict[str, Path] = {}
         """Where each finished id's dataset is: ``OUT`` or a part."""
         self._out_names: list[str] | None = None
@@ -266,7 +271,13 @@ class EmbeddingStore:
         try:  # every dataset in a part is whole; only a failed write (OSError) spoils a part
             self._close_part(keep=kind is None or not issubclass(kind, OSError))
         finally:
-            self._release(remove_if_empty=True)
+            try:
+                self._wait_for_commit()
+            finally:
+                if self._committer is not None:
+                    self._committer.shutdown()
+                    self._committer = None
+                self._release(remove_if_empty=True)
 
     def _finished_files(self) -> list[Path]:
         """``OUT`` (when it exists) and the finished parts, oldest first."""
@@ -351,11 +362,22 @@ class EmbeddingStore:
             self._temporary(self._part_path).unlink(missing_ok=True)
             raise
         temporary = self._temporary(self._part_path)
-        if keep:
-            _fsync(temporary)
-            os.replace(temporary, self._part_path)  # type: ignore[arg-type]
-        else:
+        if not keep:
             temporary.unlink(missing_ok=True)
+            return
+        self._wait_for_commit()  # at most one part on its way to the disk
+        if self._committer is None:
+            self._committer = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="tfprot-embedding-parts"
+            )
+        self._committing = self._committer.submit(_commit, temporary, self._part_path)
+
+    def _wait_for_commit(self) -> None:
+        """Wait until the part handed to the background thread is on disk and renamed; its
+        error (a full disk) is raised here."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.result()
 
     @staticmethod
     def _temporary(path: Path | None) -> Path:
@@ -366,6 +388,7 @@ class EmbeddingStore:
         """Copy every id of ``order`` from where it is into a new file that replaces ``OUT``;
         remove the parts folder. Every id must be stored."""
         self._close_part(keep=True)
+        self._wait_for_commit()
         order = list(order)
         missing = [i for i in order if i not in self.sources]
         if missing:
@@ -414,6 +437,12 @@ def _part_number(path: Path) -> int:
 def _fsync(path: Path) -> None:
     with open(path, "rb") as handle:
         os.fsync(handle.fileno())
+
+
+def _commit(temporary: Path, final: Path) -> None:
+    """Flush a closed part to disk, then give it its final name (it counts from then on)."""
+    _fsync(temporary)
+    os.replace(temporary, final)
 
 
 def read_h5(path: str | os.PathLike) -> tuple[tuple[str, ...], list[np.ndarray], bool]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tfprot._io import atomic_path
+from tfprot._io import open_atomic
 from tfprot.data.readers import as_records
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError, OptionError
@@ -71,7 +71,7 @@ class Embeddings:
         return len(self.ids)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write an ``.npz`` atomically and return its path.
+        """Write an ``.npz`` atomically (on disk before it replaces ``path``) and return its path.
 
         Per sequence: ``ids`` (strings) and ``embeddings`` (``[sequences, hidden]``). Per residue:
         ``ids``, ``layout`` (:data:`LAYOUT`) and one array per sequence under the key
@@ -99,7 +99,7 @@ class Embeddings:
             arrays["layout"] = np.array(LAYOUT)
         else:
             arrays = {"embeddings": np.asarray(self.vectors)}
-        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        with open_atomic(path, "wb") as handle:  # on disk (fsync) before it replaces PATH
             np.savez(handle, ids=ids, **arrays)
         return path
 
