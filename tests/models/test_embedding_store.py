@@ -192,8 +192,8 @@ def test_progress_counts_sequences_per_second_with_the_time_left(model, records,
 
 def test_a_closed_part_reaches_the_disk_while_the_next_is_written(monkeypatch, tmp_path):
     """``flush`` hands the part's fsync and rename to a background thread: it returns while the
-    disk is still busy, the part keeps its temporary name until its fsync ended, at most one
-    part waits, and ``finish`` waits for it."""
+    disk is still busy, the part keeps its temporary name until its fsync ended (the final
+    file's copy reads it there meanwhile), and ``finish`` waits for it."""
     import threading
 
     import tfprot.models.embedding_store as store_module
@@ -214,6 +214,8 @@ def test_a_closed_part_reaches_the_disk_while_the_next_is_written(monkeypatch, t
         store.add("a", np.ones(2), "d1")
         store.flush()  # returns although its fsync is blocked
         assert sorted(p.name for p in parts.glob("part-*")) == ["part-000001.h5.tmp"]
+        store.extend_final(["a", "b"])  # "a" is copied from the part on its way to the disk
+        assert (parts / "final.h5.tmp").is_file()
         store.add("b", np.full(2, 2.0), "d2")  # the next part is written meanwhile
         assert fsyncs == []
         disk_free.set()
@@ -237,3 +239,22 @@ def test_a_part_that_cannot_reach_the_disk_fails_the_run(monkeypatch, tmp_path):
             store.add("a", np.ones(2), "d1")
             store.finish(["a"])
     assert not out.exists() and not list(parts_folder(out).glob("part-*.h5"))
+
+
+def test_a_run_that_fails_keeps_its_parts_and_drops_the_unfinished_final_file(tmp_path):
+    header = StoreHeader("tiny", "0" * 64, per_residue=False, dtype="float32", hidden_size=2)
+    out = tmp_path / "e.h5"
+    parts = parts_folder(out)
+    with pytest.raises(RuntimeError, match="stopped"):
+        with EmbeddingStore(out, header) as store:
+            store.add("a", np.ones(2), "d1")
+            store.flush()
+            store.extend_final(["a", "b"])  # the final file holds "a", not "b" yet
+            raise RuntimeError("stopped")
+    assert sorted(p.name for p in parts.iterdir()) == ["lock", "part-000001.h5"]
+    with EmbeddingStore(out, header) as store:  # the rerun
+        assert store.completed({"a": 2, "b": 2}, {"a": "d1", "b": "d2"})["complete"] == 1
+        store.add("b", np.full(2, 2.0), "d2")
+        store.finish(["a", "b"])
+    order, arrays, _ = _read(out)
+    assert order == ["a", "b"] and arrays["a"].tolist() == [1.0, 1.0]

@@ -150,6 +150,7 @@ def embed_to_file(
                 parts_folder(out),
             )
         residues = 0
+        order = stream.ids
         bar = sequence_bar(todo, progress, "embed")
         try:
             remaining = (r for r in stream if r.id not in store.sources)
@@ -171,11 +172,12 @@ def embed_to_file(
                     if bar is not None:
                         bar.update(1)
                 store.flush()  # a finished window is kept, whatever comes next
+                store.extend_final(order)  # the input's finished prefix, in its place
         finally:
             if bar is not None:
                 bar.close()
         assembling = time.perf_counter()
-        path = store.finish(stream.ids)
+        path = store.finish(order)
         assembly_seconds = time.perf_counter() - assembling
     return EmbedSummary(
         path=path,

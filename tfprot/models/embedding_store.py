@@ -16,7 +16,9 @@ only complete HDF5 files (a part still being written is a ``.tmp`` that the next
 closed part is flushed to disk (``fsync``) and renamed by a background thread while the next
 batches run, at most one part behind: the disk's writing overlaps the model's computing. At the end the parts, and what an earlier
 ``OUT`` held, are copied in input order into a new file that replaces ``OUT`` in one rename; the
-parts folder goes. The new file holds the input's ids only, as a fresh run's would (datasets of
+parts folder goes. That copy starts during the run: after each window, the ids of the input
+that are stored up to the first one that is not are copied into the new file (still a
+temporary in the parts folder), so the end copies only the last window. The new file holds the input's ids only, as a fresh run's would (datasets of
 an earlier ``OUT`` whose id the input no longer has are not copied). A rerun of the same command resumes: an id already in ``OUT`` or a part is
 skipped when its dataset is there whole (shape, dtype) and was computed from the same sequence;
 anything else is computed again. A file from another model (its weights' digest), or with other
@@ -40,7 +42,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +227,9 @@ class EmbeddingStore:
         self.sources: dict[str, Path] = {}
         """Where each finished id's dataset is: ``OUT`` or a part."""
         self._out_names: list[str] | None = None
+        self._final: Any = None
+        self._copied = 0
+        """The final file being built (a temporary) and how many ids of the order it holds."""
 
     # -- opening: lock, leftovers, the header of what is there --------------------------------
     def __enter__(self) -> EmbeddingStore:
@@ -272,6 +277,7 @@ class EmbeddingStore:
             self._close_part(keep=kind is None or not issubclass(kind, OSError))
         finally:
             try:
+                self._drop_final()
                 self._wait_for_commit()
             finally:
                 if self._committer is not None:
@@ -384,9 +390,35 @@ class EmbeddingStore:
         assert path is not None
         return path.with_name(path.name + ".tmp")
 
+    def extend_final(self, order: Sequence[str]) -> None:
+        """Copy into the final file (a temporary until :meth:`finish`) the ids of ``order``, the
+        input order, from the last one copied up to the first not stored yet: what a finished
+        window calls, so that the end has only the last window left to copy. ``order`` must be
+        the same in every call and in :meth:`finish`."""
+        end = self._copied
+        while end < len(order) and order[end] in self.sources:
+            end += 1
+        if end == self._copied:
+            return
+        if self._final is None:
+            self._final = self._h5py.File(self._final_path(), "w", track_order=True)
+            self._final.attrs.update(self.header.attrs())
+        readers: dict[Path, Any] = {}
+        try:
+            for record_id in order[self._copied : end]:
+                source = self.sources[record_id]
+                if source not in readers:
+                    readers[source] = self._reader(source)
+                name = dataset_name(record_id)
+                self._final.copy(readers[source][name], name)
+        finally:
+            for handle in readers.values():
+                handle.close()
+        self._copied = end
+
     def finish(self, order: Iterable[str]) -> Path:
-        """Copy every id of ``order`` from where it is into a new file that replaces ``OUT``;
-        remove the parts folder. Every id must be stored."""
+        """Copy every id of ``order`` not copied yet from where it is into the final file, which
+        then replaces ``OUT``; remove the parts folder. Every id must be stored."""
         self._close_part(keep=True)
         self._wait_for_commit()
         order = list(order)
@@ -396,30 +428,42 @@ class EmbeddingStore:
                 f"{len(missing)} ids have no embeddings yet (first: {missing[0]!r}); nothing "
                 f"was written to {self.out}."
             )
-        if self._out_names == [dataset_name(i) for i in order] and all(
-            self.sources[i] == self.out for i in order
+        if (
+            self._final is None
+            and self._out_names == [dataset_name(i) for i in order]
+            and all(self.sources[i] == self.out for i in order)
         ):
             self._remove_parts()  # OUT already holds exactly this, in this order
             return self.out
-        temporary = self.parts / "final.h5.tmp"
-        h5py = self._h5py
-        opened: dict[Path, Any] = {}
-        try:
-            with h5py.File(temporary, "w", track_order=True) as final:
-                final.attrs.update(self.header.attrs())
-                for record_id in order:
-                    source = self.sources[record_id]
-                    if source not in opened:
-                        opened[source] = h5py.File(source, "r")
-                    name = dataset_name(record_id)
-                    final.copy(opened[source][name], name)
-        finally:
-            for handle in opened.values():
-                handle.close()
+        self.extend_final(order)
+        final, self._final = self._final, None
+        final.close()
+        temporary = self._final_path()
         _fsync(temporary)
         os.replace(temporary, self.out)
         self._remove_parts()
         return self.out
+
+    def _final_path(self) -> Path:
+        return self.parts / "final.h5.tmp"
+
+    def _drop_final(self) -> None:
+        """Close and remove an unfinished final file (a run that ends in an error)."""
+        final, self._final = self._final, None
+        if final is not None:
+            try:
+                final.close()
+            finally:
+                self._final_path().unlink(missing_ok=True)
+
+    def _reader(self, part: Path) -> Any:
+        """``part`` open for reading; while its fsync runs in the background, its temporary."""
+        for candidate in (part, self._temporary(part), part):  # it may be renamed meanwhile
+            try:
+                return self._h5py.File(candidate, "r")
+            except FileNotFoundError:
+                continue
+        raise FileNotFoundError(f"{part} is gone: was its folder removed during the run?")
 
     def _remove_parts(self) -> None:
         for path in self.parts.glob("part-*.h5"):
