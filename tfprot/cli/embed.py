@@ -37,6 +37,7 @@ from tfprot.cli import (
 )
 from tfprot.cli._data import add_duplicates_option
 from tfprot.cli._outputs import check_output_file
+from tfprot.data.stream import EMBED_WINDOW
 
 EXAMPLE = "tfprot embed --checkpoint tiny-esm --input proteins.fasta --out embeddings.h5"
 
@@ -65,9 +66,8 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--window",
         type=int,
-        default=2048,
-        help=".h5: sequences read, sorted by length and batched together; each finished window "
-        "is kept if the run stops (default 2048)",
+        default=EMBED_WINDOW,
+        help=f".h5: sequences read, sorted by length and batched together (default {EMBED_WINDOW})",
     )
     parser.add_argument(
         "--dtype",

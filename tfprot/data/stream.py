@@ -38,7 +38,7 @@ from tfprot.data.sequences import clean_sequence
 from tfprot.data.table import _parse_flag, detect_columns, parse_split
 from tfprot.errors import DataFormatError
 
-__all__ = ["RecordStream", "batched", "sequence_digest", "stream_records"]
+__all__ = ["EMBED_WINDOW", "RecordStream", "batched", "sequence_digest", "stream_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,14 @@ def _table(path: Path, delimiter: str, **columns: Any) -> Iterator[ProteinRecord
             )
     except csv.Error as error:
         raise DataFormatError(f"{name}, row {row_number + 1}: cannot parse ({error}).") from error
+
+
+EMBED_WINDOW = 8192
+"""Sequences a streamed ``embed`` reads, sorts by length and batches together: large enough
+that length-sorted batches pad about as little as sorting everything would, small enough to
+hold (their token ids only: a few tens of MB). On the first 10,000 FLIP chains in batches of
+8,192 tokens, windows of 8,192 give 344 batches and 0.35% more padded tokens than one sort of
+all (330 batches); windows of 2,048 gave 387 batches and 1.35% more."""
 
 
 def batched(records: Iterable[ProteinRecord], size: int) -> Iterator[list[ProteinRecord]]:

@@ -27,14 +27,9 @@ from tfprot.data.stream import RecordStream, batched
 from tfprot.models.embedding_store import EmbeddingStore, StoreHeader, check_dtype, parts_folder
 from tfprot.models.inference import Forward, iter_residue_outputs, sequence_bar
 
-__all__ = ["WINDOW", "EmbedSummary", "embed_to_file", "weights_digest"]
+__all__ = ["EmbedSummary", "embed_to_file", "weights_digest"]
 
 logger = logging.getLogger(__name__)
-
-WINDOW = 2048
-"""Sequences read, sorted by length and batched together: large enough that length-sorted
-batches pad as little as sorting everything would (lengths repeat within a few thousand
-proteins), small enough to hold (their token ids only)."""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import numpy as np
 
 from tfprot._io import open_atomic
 from tfprot.data.readers import as_records
+from tfprot.data.stream import EMBED_WINDOW
 from tfprot.data.tokenizer import ProteinTokenizer
 from tfprot.errors import DataFormatError, OptionError
 
@@ -207,7 +208,7 @@ def embed_with(
     window_overlap: int | None = None,
     out: str | os.PathLike | None = None,
     dtype: str = "float32",
-    window: int = 2048,
+    window: int = EMBED_WINDOW,
     source: str = "the model",
     checkpoint: str | None = None,
 ) -> Embeddings | EmbedSummary:
