@@ -234,10 +234,9 @@ def test_a_part_that_cannot_reach_the_disk_fails_the_run(monkeypatch, tmp_path):
     monkeypatch.setattr(store_module, "_fsync", full_disk)
     header = StoreHeader("tiny", "0" * 64, per_residue=False, dtype="float32", hidden_size=2)
     out = tmp_path / "e.h5"
-    with pytest.raises(OSError, match="No space left"):
-        with EmbeddingStore(out, header) as store:
-            store.add("a", np.ones(2), "d1")
-            store.finish(["a"])
+    with pytest.raises(OSError, match="No space left"), EmbeddingStore(out, header) as store:
+        store.add("a", np.ones(2), "d1")
+        store.finish(["a"])
     assert not out.exists() and not list(parts_folder(out).glob("part-*.h5"))
 
 
@@ -245,12 +244,11 @@ def test_a_run_that_fails_keeps_its_parts_and_drops_the_unfinished_final_file(tm
     header = StoreHeader("tiny", "0" * 64, per_residue=False, dtype="float32", hidden_size=2)
     out = tmp_path / "e.h5"
     parts = parts_folder(out)
-    with pytest.raises(RuntimeError, match="stopped"):
-        with EmbeddingStore(out, header) as store:
-            store.add("a", np.ones(2), "d1")
-            store.flush()
-            store.extend_final(["a", "b"])  # the final file holds "a", not "b" yet
-            raise RuntimeError("stopped")
+    with pytest.raises(RuntimeError, match="stopped"), EmbeddingStore(out, header) as store:
+        store.add("a", np.ones(2), "d1")
+        store.flush()
+        store.extend_final(["a", "b"])  # the final file holds "a", not "b" yet
+        raise RuntimeError("stopped")
     assert sorted(p.name for p in parts.iterdir()) == ["lock", "part-000001.h5"]
     with EmbeddingStore(out, header) as store:  # the rerun
         assert store.completed({"a": 2, "b": 2}, {"a": "d1", "b": "d2"})["complete"] == 1
