@@ -174,12 +174,18 @@ def compiler() -> str:
     return path
 
 
-def cache_dir() -> Path:
-    """``$TFPROT_CACHE_DIR/ops`` (default ``~/.cache/tfprot/ops``)."""
+def cache_root() -> Path:
+    """``$TFPROT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/tfprot``, ``~/.cache/tfprot``): where
+    what tfprot builds or measures once per machine is kept."""
     root = os.environ.get("TFPROT_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfprot"
     )
-    return Path(root) / "ops"
+    return Path(root)
+
+
+def cache_dir() -> Path:
+    """``$TFPROT_CACHE_DIR/ops`` (default ``~/.cache/tfprot/ops``)."""
+    return cache_root() / "ops"
 
 
 def _cpuinfo() -> str:

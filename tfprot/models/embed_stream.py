@@ -45,8 +45,8 @@ class EmbedSummary:
             (counted in ``embedded`` too).
         residues: residues embedded by this run.
         seconds: wall time of the run.
-        assembly_seconds: of which copying the finished parts into the final file, in input
-            order.
+        assembly_seconds: of which the end: copying what the run had not yet copied into the
+            final file (its last window), the file's fsync and its rename over ``OUT``.
         per_residue, dtype, hidden_size: what each dataset holds.
     """
 

@@ -14,12 +14,13 @@ output: each part is written under a temporary name and renamed once complete (e
 two minutes, and at the end of each window of sequences), so a run killed at any point leaves
 only complete HDF5 files (a part still being written is a ``.tmp`` that the next run removes). A
 closed part is flushed to disk (``fsync``) and renamed by a background thread while the next
-batches run, at most one part behind: the disk's writing overlaps the model's computing. At the end the parts, and what an earlier
-``OUT`` held, are copied in input order into a new file that replaces ``OUT`` in one rename; the
-parts folder goes. That copy starts during the run: after each window, the ids of the input
-that are stored up to the first one that is not are copied into the new file (still a
-temporary in the parts folder), so the end copies only the last window. The new file holds the input's ids only, as a fresh run's would (datasets of
-an earlier ``OUT`` whose id the input no longer has are not copied). A rerun of the same command resumes: an id already in ``OUT`` or a part is
+batches run, at most one part behind: the disk's writing overlaps the model's computing. The
+parts, and what an earlier ``OUT`` held, are copied in input order into a new file (a temporary
+in the parts folder) that replaces ``OUT`` in one rename at the end; the parts folder goes. That
+copy runs during the run: after each window, the input's ids stored up to the first one that is
+not are copied, so the end copies only the last window. The new file holds the input's ids
+only, as a fresh run's would (datasets of an earlier ``OUT`` whose id the input no longer has
+are not copied). A rerun of the same command resumes: an id already in ``OUT`` or a part is
 skipped when its dataset is there whole (shape, dtype) and was computed from the same sequence;
 anything else is computed again. A file from another model (its weights' digest), or with other
 pooling, dtype or hidden size, is refused instead of being mixed with.

@@ -59,6 +59,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tfprot._io import write_text_atomic
 from tfprot.errors import PrecisionError
 
 __all__ = [
@@ -189,10 +190,9 @@ def _cpu_choice(hidden_size: int) -> PrecisionChoice:
 
 def probe_cache_dir() -> Path:
     """``$TFPROT_CACHE_DIR/precision`` (default ``~/.cache/tfprot/precision``)."""
-    root = os.environ.get("TFPROT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tfprot"
-    )
-    return Path(root) / "precision"
+    from tfprot.models.cpu_ops_build import cache_root
+
+    return cache_root() / "precision"
 
 
 def _probe_key() -> str:
@@ -240,9 +240,7 @@ def cpu_bf16_matmul_speedup(*, refresh: bool = False) -> float:
         return record["speedup"]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(record, indent=1))
-        os.replace(temporary, path)
+        write_text_atomic(path, json.dumps(record, indent=1))
     except OSError as error:
         logger.info("Could not cache the bfloat16 matmul probe in %s (%s).", path, error)
     return record["speedup"]
