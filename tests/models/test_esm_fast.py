@@ -314,7 +314,7 @@ def test_mixed_bfloat16_is_as_accurate_as_transformers_layer():
 
 @pytest.mark.cpu_ops
 @pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
-@pytest.mark.parametrize("head_size", [16, 24, 6])
+@pytest.mark.parametrize("head_size", [16, 24, 6, 40, 64])  # halves of 8, 12, 3, 20, 32 lanes
 def test_heads_op_equals_tensorflows_split_rotate_and_transpose(dtype, head_size):
     """The QKV rows → rotated query and key heads, value heads (and the gradient back) against
     the TensorFlow ops it replaces, float32 arithmetic on the same inputs."""

@@ -612,11 +612,11 @@ void tile_products_over_keys(const uint16_t* weights, int64_t kp, const uint32_t
 // takes it), the softmax in float32 with AVX-512. 32 query rows at a time.
 struct AmxForward {
   int64_t queries, keys, depth, lq, kp, dp, dn;
-  std::vector<uint16_t> q_rows;           // [lq, dp]: queries, zero-padded
-  std::vector<uint32_t> k_pairs;          // [dp / 2, kp]: keys as pairs along the depth
-  std::vector<uint32_t> v_pairs;          // [kp / 2, dn]: values as pairs along the keys
-  std::vector<uint16_t> probabilities;    // [32, kp]
-  std::vector<float> scores, mask, sums;  // [32, kp], [kp], [64, dn]
+  Aligned<uint16_t> q_rows;           // [lq, dp]: queries, zero-padded
+  Aligned<uint32_t> k_pairs;          // [dp / 2, kp]: keys as pairs along the depth
+  Aligned<uint32_t> v_pairs;          // [kp / 2, dn]: values as pairs along the keys
+  Aligned<uint16_t> probabilities;    // [32, kp]
+  Aligned<float> scores, mask, sums;  // [32, kp], [kp], [64, dn]
 
   AmxForward(int64_t queries, int64_t keys, int64_t depth)
       : queries(queries), keys(keys), depth(depth), lq(round_up(queries, 16)),
@@ -684,16 +684,16 @@ struct AmxForward {
 // in float32 tiles across blocks.
 struct AmxBackward {
   int64_t queries, keys, depth, lq, kp, dp, dn;
-  std::vector<uint16_t> q_rows, d_out_rows;   // [lq, dp]
-  std::vector<uint32_t> k_pairs, v_pairs;     // [dp / 2, kp]: pairs along the depth
-  std::vector<uint32_t> k_key_pairs;          // [kp / 2, dn]: keys as pairs along the keys
-  std::vector<uint16_t> q_columns, d_out_columns;  // [dn, lq]: transposed
-  std::vector<float> mask, lse, delta;        // [kp], [lq], [lq]
-  std::vector<float> scores, d_scores;        // [32, kp]
-  std::vector<uint16_t> d_score_rows;         // [32, kp]
-  std::vector<uint32_t> p_pairs, ds_pairs;    // [16, kp]: pairs along the queries
-  std::vector<float> d_query_sums;            // [64, dn]
-  std::vector<float> d_keys_t, d_values_t;    // [dn, kp]
+  Aligned<uint16_t> q_rows, d_out_rows;   // [lq, dp]
+  Aligned<uint32_t> k_pairs, v_pairs;     // [dp / 2, kp]: pairs along the depth
+  Aligned<uint32_t> k_key_pairs;          // [kp / 2, dn]: keys as pairs along the keys
+  Aligned<uint16_t> q_columns, d_out_columns;  // [dn, lq]: transposed
+  Aligned<float> mask, lse, delta;        // [kp], [lq], [lq]
+  Aligned<float> scores, d_scores;        // [32, kp]
+  Aligned<uint16_t> d_score_rows;         // [32, kp]
+  Aligned<uint32_t> p_pairs, ds_pairs;    // [16, kp]: pairs along the queries
+  Aligned<float> d_query_sums;            // [64, dn]
+  Aligned<float> d_keys_t, d_values_t;    // [dn, kp]
 
   AmxBackward(int64_t queries, int64_t keys, int64_t depth)
       : queries(queries), keys(keys), depth(depth), lq(round_up(queries, 32)),
@@ -821,12 +821,12 @@ Workspace::Workspace(Element element, int64_t queries, int64_t keys, int64_t dep
       depth_(depth),
       kp_(round_up(keys, 16)),
       dp_(round_up(depth, 16)),
+      in_place_(element == Element::kFloat32 && depth == dp_),
       kt_(depth * kp_, 0.0f),
-      kr_(kp_ * dp_, 0.0f),
       vr_(kp_ * dp_, 0.0f),
       mask_(kp_, -INFINITY),
-      rows_(queries * dp_, 0.0f),
-      out_(queries * dp_, 0.0f),
+      rows_(in_place_ ? 0 : queries * dp_, 0.0f),
+      out_(in_place_ ? 0 : queries * dp_, 0.0f),
       scores_(kRowsMax * kp_, 0.0f) {
 #ifdef TFPROT_AMX
   if (element == Element::kBfloat16 && depth <= 64 && amx_permitted())
@@ -841,22 +841,33 @@ void Workspace::load_keys_values(const S* key, const S* value, const float* mask
   const int64_t kp = kp_, dp = dp_, depth = depth_;
   for (int64_t j = 0; j < keys_; ++j)
     for (int64_t d = 0; d < depth; ++d) {
-      const float k = to_float(key[j * depth + d]);
-      const float v = to_float(value[j * depth + d]);
-      kt_[d * kp + j] = k;
-      kr_[j * dp + d] = k;
-      vr_[j * dp + d] = v;
-      if (backward) vt_[d * kp + j] = v;
+      kt_[d * kp + j] = to_float(key[j * depth + d]);
+      if (backward) vt_[d * kp + j] = to_float(value[j * depth + d]);
     }
+  // Rows: the values (and, for the gradient, the keys); padded keys stay zero rows.
+  if (in_place_) {
+    std::memcpy(vr_.data(), value, keys_ * depth * sizeof(float));
+    if (backward) std::memcpy(kr_.data(), key, keys_ * depth * sizeof(float));
+  } else {
+    for (int64_t j = 0; j < keys_; ++j)
+      for (int64_t d = 0; d < depth; ++d) {
+        vr_[j * dp + d] = to_float(value[j * depth + d]);
+        if (backward) kr_[j * dp + d] = to_float(key[j * depth + d]);
+      }
+  }
   std::memcpy(mask_.data(), mask, keys_ * sizeof(float));
 }
 
-// Rows ([queries, depth]) in float32, padded to dp.
+// Rows ([queries, depth]) as float32 rows of stride dp: the input itself where it is that
+// already (in_place_), otherwise converted and padded into `rows`.
 template <typename S>
-void Workspace::load_rows(const S* in, std::vector<float>& rows) {
+const float* Workspace::load_rows(const S* in, Aligned<float>& rows) {
+  if constexpr (std::is_same_v<S, float>)
+    if (in_place_) return in;
   const int64_t dp = dp_, depth = depth_;
   for (int64_t i = 0; i < queries_; ++i)
     for (int64_t d = 0; d < depth; ++d) rows[i * dp + d] = to_float(in[i * depth + d]);
+  return rows.data();
 }
 
 template <typename S>
@@ -871,20 +882,21 @@ void Workspace::forward_typed(const S* query, const S* key, const S* value, cons
   }
 #endif
   load_keys_values(key, value, mask, false);
-  load_rows(query, rows_);
-  const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, kr_.data(), vr_.data(), mask_.data()};
+  const float* queries = load_rows(query, rows_);
+  float* results = out_.data();  // float32 rows of stride dp: the output itself where it can be
+  if constexpr (std::is_same_v<S, float>)
+    if (in_place_) results = out;
+  const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, nullptr, vr_.data(), mask_.data()};
   bool done = false;
 #ifdef TFPROT_BLOCKED
   done = dispatch_depth(dp_, [&](auto dc) {
-    forward_head<decltype(dc)::value>(head, rows_.data(), queries_, scores_.data(), out_.data(),
-                                      lse);
+    forward_head<decltype(dc)::value>(head, queries, queries_, scores_.data(), results, lse);
   });
 #endif
   if (!done)
     for (int64_t i = 0; i < queries_; ++i)
-      forward_row_portable(head, rows_.data() + i * dp_, scores_.data(), out_.data() + i * dp_,
-                           lse + i);
-  store_rows(out_.data(), queries_, depth_, dp_, out);
+      forward_row_portable(head, queries + i * dp_, scores_.data(), results + i * dp_, lse + i);
+  if (results != static_cast<void*>(out)) store_rows(results, queries_, depth_, dp_, out);
 }
 
 template <typename S>
@@ -902,20 +914,25 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
 #endif
   if (vt_.empty()) {  // first backward pass with this workspace
     vt_.assign(depth_ * kp_, 0.0f);
-    d_out_.assign(queries_ * dp_, 0.0f);
+    kr_.assign(kp_ * dp_, 0.0f);
+    if (!in_place_) {
+      d_out_.assign(queries_ * dp_, 0.0f);
+      d_rows_.assign(queries_ * dp_, 0.0f);
+    }
     delta_.assign(queries_, 0.0f);
-    d_rows_.assign(queries_ * dp_, 0.0f);
     d_scores_.assign(kRowsMax * kp_, 0.0f);
     d_keys_.assign(kp_ * dp_, 0.0f);
     d_values_.assign(kp_ * dp_, 0.0f);
   }
   load_keys_values(key, value, mask, true);
-  load_rows(query, rows_);
-  load_rows(d_out, d_out_);
-  load_rows(out, out_);
+  const float* queries = load_rows(query, rows_);
+  const float* d_outs = load_rows(d_out, d_out_);
+  const float* outs = load_rows(out, out_);
+  float* d_queries = d_rows_.data();  // as `results` in forward_typed
+  if constexpr (std::is_same_v<S, float>)
+    if (in_place_) d_queries = d_query;
   // rowsum(dP ∘ P) = rowsum(dO ∘ O), as FlashAttention computes it.
-  for (int64_t i = 0; i < queries_; ++i)
-    delta_[i] = dot(d_out_.data() + i * dp_, out_.data() + i * dp_, dp_);
+  for (int64_t i = 0; i < queries_; ++i) delta_[i] = dot(d_outs + i * dp_, outs + i * dp_, dp_);
   std::fill(d_keys_.begin(), d_keys_.end(), 0.0f);
   std::fill(d_values_.begin(), d_values_.end(), 0.0f);
   const HeadView head{depth_, kp_, dp_, kt_.data(), vt_.data(), kr_.data(), vr_.data(),
@@ -923,17 +940,18 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
   bool done = false;
 #ifdef TFPROT_BLOCKED
   done = dispatch_depth(dp_, [&](auto dc) {
-    backward_head<decltype(dc)::value>(head, rows_.data(), d_out_.data(), delta_.data(), lse,
-                                       queries_, scores_.data(), d_scores_.data(), d_rows_.data(),
+    backward_head<decltype(dc)::value>(head, queries, d_outs, delta_.data(), lse, queries_,
+                                       scores_.data(), d_scores_.data(), d_queries,
                                        d_keys_.data(), d_values_.data());
   });
 #endif
   if (!done)
     for (int64_t i = 0; i < queries_; ++i)
-      backward_row_portable(head, rows_.data() + i * dp_, d_out_.data() + i * dp_, delta_[i],
-                            lse[i], scores_.data(), d_scores_.data(), d_rows_.data() + i * dp_,
+      backward_row_portable(head, queries + i * dp_, d_outs + i * dp_, delta_[i], lse[i],
+                            scores_.data(), d_scores_.data(), d_queries + i * dp_,
                             d_keys_.data(), d_values_.data());
-  store_rows(d_rows_.data(), queries_, depth_, dp_, d_query);
+  if (d_queries != static_cast<void*>(d_query))
+    store_rows(d_queries, queries_, depth_, dp_, d_query);
   store_rows(d_keys_.data(), keys_, depth_, dp_, d_key);
   store_rows(d_values_.data(), keys_, depth_, dp_, d_value);
 }
@@ -1177,97 +1195,91 @@ void layer_norm_backward(Element element, const void* x, const float* gamma, con
 
 namespace {
 
+// One head's y = x·cos + rotate_half(x)·sin with rotate_half(x) = [−x₂, x₁] (forward), or its
+// transpose (the gradient: y₁ = x₁·cos₁ + x₂·sin₂, y₂ = x₂·cos₂ − x₁·sin₁), read from `in` and
+// written to `out` in the storage type, float32 arithmetic. Straight from input to output: a
+// float32 scratch row written with masked stores and read back narrower (or the reverse) stalls
+// on every head, since such loads cannot take their data from the pending stores (measured:
+// 2.2 GB/s through the scratch row, float32, one thread of a Xeon without AMX).
 template <typename S>
-inline void to_floats(const S* in, int64_t count, float* out) {
+inline void rotate_head(const S* in, const float* c, const float* s, int64_t half,
+                        bool transpose, S* out) {
 #ifdef TFPROT_AVX512
-  for (int64_t i = 0; i < count; i += 16) {
-    const __mmask16 take = first16(count - i);
-    _mm512_mask_storeu_ps(out + i, take, load16(in + i, take));
+  for (int64_t d = 0; d < half; d += 16) {
+    const __mmask16 take = first16(half - d);
+    const __m512 x1 = load16(in + d, take), x2 = load16(in + half + d, take);
+    const __m512 c1 = load16(c + d, take), c2 = load16(c + half + d, take);
+    const __m512 s1 = load16(s + d, take), s2 = load16(s + half + d, take);
+    __m512 y1, y2;
+    if (!transpose) {
+      y1 = _mm512_sub_ps(_mm512_mul_ps(x1, c1), _mm512_mul_ps(x2, s1));
+      y2 = _mm512_add_ps(_mm512_mul_ps(x2, c2), _mm512_mul_ps(x1, s2));
+    } else {
+      y1 = _mm512_add_ps(_mm512_mul_ps(x1, c1), _mm512_mul_ps(x2, s2));
+      y2 = _mm512_sub_ps(_mm512_mul_ps(x2, c2), _mm512_mul_ps(x1, s1));
+    }
+    store16(y1, out + d, take);
+    store16(y2, out + half + d, take);
   }
 #else
-  for (int64_t i = 0; i < count; ++i) out[i] = to_float(in[i]);
-#endif
-}
-
-template <typename S>
-inline void from_floats(const float* in, int64_t count, S* out) {
-#ifdef TFPROT_AVX512
-  for (int64_t i = 0; i < count; i += 16) {
-    const __mmask16 take = first16(count - i);
-    store16(_mm512_maskz_loadu_ps(take, in + i), out + i, take);
-  }
-#else
-  for (int64_t i = 0; i < count; ++i) store(in[i], out + i);
-#endif
-}
-
-// y = x·cos + rotate_half(x)·sin (forward) or its transpose (gradient), one head, float32.
-inline void rotate(const float* x, const float* c, const float* s, int64_t half, bool transpose,
-                   float* y) {
   if (!transpose) {
+#pragma omp simd
     for (int64_t d = 0; d < half; ++d) {
-      y[d] = x[d] * c[d] - x[d + half] * s[d];
-      y[d + half] = x[d + half] * c[d + half] + x[d] * s[d + half];
+      const float x1 = to_float(in[d]), x2 = to_float(in[d + half]);
+      store(x1 * c[d] - x2 * s[d], out + d);
+      store(x2 * c[d + half] + x1 * s[d + half], out + d + half);
     }
-  } else {  // dx₁ = dy₁·cos₁ + dy₂·sin₂, dx₂ = dy₂·cos₂ − dy₁·sin₁
+  } else {
+#pragma omp simd
     for (int64_t d = 0; d < half; ++d) {
-      y[d] = x[d] * c[d] + x[d + half] * s[d + half];
-      y[d + half] = x[d + half] * c[d + half] - x[d] * s[d];
+      const float x1 = to_float(in[d]), x2 = to_float(in[d + half]);
+      store(x1 * c[d] + x2 * s[d + half], out + d);
+      store(x2 * c[d + half] - x1 * s[d], out + d + half);
     }
   }
+#endif
 }
 
-// One row (b, l): its query and key heads rotated, x·cos + rotate_half(x)·sin with
-// rotate_half(x) = [−x₂, x₁]; values copied. Arithmetic in float32.
+// Rows begin..end (b, l) of the QKV projection: their query and key heads rotated
+// (rotate_head), values copied. Head by head, so that each output is written in order (a few
+// streams through memory instead of three per head).
 template <typename S>
 void split_heads_typed(const HeadsLayout& layout, const S* qkv, const float* cos,
                        const float* sin, int64_t begin, int64_t end, S* query, S* key, S* value) {
   const int64_t heads = layout.heads, depth = layout.depth, length = layout.length;
   const int64_t width = heads * depth, half = depth / 2;
-  std::vector<float> buffer(2 * depth);
-  float* x = buffer.data();
-  float* y = buffer.data() + depth;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t b = row / length, l = row % length;
-    const S* in = qkv + row * 3 * width;
-    const float* c = cos + l * depth;
-    const float* s = sin + l * depth;
-    for (int64_t h = 0; h < heads; ++h) {
-      const int64_t at = ((b * heads + h) * length + l) * depth;
-      for (int part = 0; part < 2; ++part) {
-        to_floats(in + part * width + h * depth, depth, x);
-        rotate(x, c, s, half, false, y);
-        from_floats(y, depth, (part == 0 ? query : key) + at);
+  for (int64_t first = begin; first < end;) {
+    const int64_t b = first / length, last = std::min(end, (b + 1) * length);
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t row = first; row < last; ++row) {
+        const int64_t l = row % length, at = ((b * heads + h) * length + l) * depth;
+        const S* in = qkv + row * 3 * width + h * depth;
+        rotate_head(in, cos + l * depth, sin + l * depth, half, false, query + at);
+        rotate_head(in + width, cos + l * depth, sin + l * depth, half, false, key + at);
+        std::copy(in + 2 * width, in + 2 * width + depth, value + at);
       }
-      std::copy(in + 2 * width + h * depth, in + 2 * width + (h + 1) * depth, value + at);
-    }
+    first = last;
   }
 }
 
-// The gradient: dx₁ = dy₁·cos₁ + dy₂·sin₂, dx₂ = dy₂·cos₂ − dy₁·sin₁.
+// The gradient: head gradients → rows of d_qkv, the rotation transposed.
 template <typename S>
 void merge_head_gradients_typed(const HeadsLayout& layout, const S* d_query, const S* d_key,
                                 const S* d_value, const float* cos, const float* sin,
                                 int64_t begin, int64_t end, S* d_qkv) {
   const int64_t heads = layout.heads, depth = layout.depth, length = layout.length;
   const int64_t width = heads * depth, half = depth / 2;
-  std::vector<float> buffer(2 * depth);
-  float* x = buffer.data();
-  float* y = buffer.data() + depth;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t b = row / length, l = row % length;
-    S* out = d_qkv + row * 3 * width;
-    const float* c = cos + l * depth;
-    const float* s = sin + l * depth;
-    for (int64_t h = 0; h < heads; ++h) {
-      const int64_t at = ((b * heads + h) * length + l) * depth;
-      for (int part = 0; part < 2; ++part) {
-        to_floats((part == 0 ? d_query : d_key) + at, depth, x);
-        rotate(x, c, s, half, true, y);
-        from_floats(y, depth, out + part * width + h * depth);
+  for (int64_t first = begin; first < end;) {
+    const int64_t b = first / length, last = std::min(end, (b + 1) * length);
+    for (int64_t h = 0; h < heads; ++h)
+      for (int64_t row = first; row < last; ++row) {
+        const int64_t l = row % length, at = ((b * heads + h) * length + l) * depth;
+        S* out = d_qkv + row * 3 * width + h * depth;
+        rotate_head(d_query + at, cos + l * depth, sin + l * depth, half, true, out);
+        rotate_head(d_key + at, cos + l * depth, sin + l * depth, half, true, out + width);
+        std::copy(d_value + at, d_value + at + depth, out + 2 * width);
       }
-      std::copy(d_value + at, d_value + at + depth, out + 2 * width + h * depth);
-    }
+    first = last;
   }
 }
 

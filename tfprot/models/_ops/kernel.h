@@ -6,8 +6,10 @@
 #ifndef TFPROT_MODELS_OPS_KERNEL_H_
 #define TFPROT_MODELS_OPS_KERNEL_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <vector>
 
@@ -20,6 +22,28 @@ template <typename T>
 constexpr Element element_of() {
   return std::is_same_v<T, float> ? Element::kFloat32 : Element::kBfloat16;
 }
+
+// A std::vector whose storage starts on a cache line (64 bytes), so that loads and stores of 16
+// floats at multiples of 16 never straddle two lines (malloc aligns to 16 bytes only: measured
+// on a 2-core Xeon without AMX, the float32 attention ran 1.02-1.24x faster aligned, head sizes
+// 16-64, and its gradient 1.15-1.23x).
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t count) {
+    return static_cast<T*>(::operator new(count * sizeof(T), std::align_val_t(64)));
+  }
+  void deallocate(T* pointer, std::size_t) { ::operator delete(pointer, std::align_val_t(64)); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+template <typename T>
+using Aligned = std::vector<T, CacheLineAllocator<T>>;
 
 struct AmxForward;   // kernel.cc: the forward pass on AMX tiles (bfloat16)
 struct AmxBackward;  // kernel.cc: the gradient on AMX tiles (bfloat16)
@@ -47,7 +71,7 @@ class Workspace {
   template <typename S>
   void load_keys_values(const S* key, const S* value, const float* mask, bool backward);
   template <typename S>
-  void load_rows(const S* in, std::vector<float>& rows);
+  const float* load_rows(const S* in, Aligned<float>& rows);
   template <typename S>
   void forward_typed(const S* query, const S* key, const S* value, const float* mask, S* out,
                      float* lse);
@@ -58,12 +82,15 @@ class Workspace {
 
   Element element_;
   int64_t queries_, keys_, depth_, kp_, dp_;
-  std::vector<float> kt_, vt_;  // [depth, kp]: keys and values transposed
-  std::vector<float> kr_, vr_;  // [kp, dp]: keys and values as rows
-  std::vector<float> mask_;     // [kp]
-  std::vector<float> rows_, d_out_, out_, delta_, d_rows_;  // [queries, dp] / [queries]
-  std::vector<float> scores_, d_scores_;                    // [rows per block, kp]
-  std::vector<float> d_keys_, d_values_;                    // [kp, dp]
+  // Whether the inputs' rows already are float32 rows of stride dp (float32, the depth a multiple
+  // of 16): then queries, outputs and their gradients are read and written in place, not copied.
+  bool in_place_;
+  Aligned<float> kt_, vt_;  // [depth, kp]: keys and values transposed
+  Aligned<float> kr_, vr_;  // [kp, dp]: keys and values as rows
+  Aligned<float> mask_;     // [kp]
+  Aligned<float> rows_, d_out_, out_, delta_, d_rows_;  // [queries, dp] / [queries]
+  Aligned<float> scores_, d_scores_;                    // [rows per block, kp]
+  Aligned<float> d_keys_, d_values_;                    // [kp, dp]
   std::unique_ptr<AmxForward> amx_;  // bfloat16 forward passes, where the CPU has AMX
   std::unique_ptr<AmxBackward> amx_backward_;  // and their gradients
 };
