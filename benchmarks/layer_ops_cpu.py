@@ -10,8 +10,8 @@ round. It prints the median of each round's ratio TensorFlow / op (above 1: the 
 
 The op's code path is this CPU's; another is measured on the same machine by building the
 library for a lower target (``TFPROT_CPU_OPS_MARCH=x86-64-v3`` or ``x86-64``, see
-``attention_cpu.py``). These readings say on which code paths :mod:`tfprot.models.cpu_ops`
-lets the layer use the ops (``LAYER_OPS_PATHS``).
+``attention_cpu.py``). These readings are why :mod:`tfprot.models.esm_fast` uses these ops on
+every code path (see :data:`tfprot.models.cpu_ops.HEAD_SIZE_LIMITS`' notes).
 
 Run: ``python -m benchmarks.layer_ops_cpu [--tokens 2560] [--width 320] [--rounds 7]``
 """

@@ -216,7 +216,11 @@ lower paths were built there with ``TFPROT_CPU_OPS_MARCH`` and TensorFlow's matm
   ``AVX512_CORE_FP16``; 15 rounds, 2026-12-06): float32 training 16: 1.70, 24: 1.17, 32: 1.09,
   forward 1.97, 1.53, 1.39; so float32 training goes up to 32 on this path (``esm2_t12_35M``,
   head size 24, then trained 1.15-1.23× faster there: 2.36 and 2.23 against 2.06 and 1.82
-  sequences/s, ``benchmarks.tfprot_train``, alternating runs). ``amx-bf16`` keeps 16.
+  sequences/s, ``benchmarks.tfprot_train``, alternating runs). ``amx-bf16`` keeps 16. Since the
+  workspace is cache-line aligned and float32 rows are read and written in place (2026-12-07,
+  the same Xeon, 11 rounds): float32 training 16: 2.03, 24: 1.38, 32: 1.26, 64: 0.92 (so still
+  32), forward 2.31, 1.72, 1.63, 1.33; the float32 gradient on ``amx-bf16`` runs the same code
+  and was not measured again there (no AMX machine lent since).
 - ``avx2`` (``x86-64-v3``: the AVX-512 path's register-blocked code on pairs of 8-lane
   registers, half the rows per block), measured on an AVX2-only CPU (2-core AMD EPYC, first Zen
   generation, 2026-12-06; TensorFlow runs Eigen's kernels there, oneDNN being off by default on
@@ -232,7 +236,11 @@ path (``python -m benchmarks.layer_ops_cpu``, 2,560 tokens × 320, forward and g
 rounds; float32 / bfloat16): GELU 2.47 / 3.23 (``avx512``), 1.99 / 2.55 (``avx2``), 1.43 /
 1.44 (``portable``); layer norm 2.42 / 3.61, 2.40 / 3.15, 2.53 / 3.26; heads 1.45 / 1.76,
 1.61 / 1.50, 1.56 / 1.70; so :mod:`tfprot.models.esm_fast` uses them wherever the library is
-loaded.
+loaded. The heads op now rotates straight from its input to its outputs (a float32 scratch row
+written with masked stores and read back stalled on every head): on the Xeon without AMX
+(2026-12-07, 7 rounds, float32) heads 1.59 (``avx512``), 1.88 (``avx2``), 1.93 (``portable``);
+GELU 2.41, 2.06, 1.12; layer norm 2.77, 2.52, 2.07; in ``esm2_t6_8M`` embeddings the heads op's
+share of op time fell from 9.3% to 4.2%.
 """
 
 
