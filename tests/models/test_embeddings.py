@@ -128,6 +128,26 @@ def test_long_sequences_run_in_windows_and_keep_their_length(model):
     np.testing.assert_allclose(pooled.vectors[0], result.vectors[0].mean(axis=0), atol=1e-6)
 
 
+def test_mean_embeddings_hold_one_vector_per_sequence_not_every_residue(model):
+    """Means are taken as each sequence's batch finishes: the peak of numpy's memory (traced)
+    stays far below the per-residue states of the whole input, which a mean of everything at
+    the end would hold at once."""
+    import tracemalloc
+
+    sequences = [SEQUENCES[0] * 4] * 300  # 212 residues: 300 × 212 × 64 float32 = 16 MB of states
+    model.embed(sequences[:2])  # traced before measuring
+    tracemalloc.start()
+    try:
+        pooled = model.embed(sequences, batch_tokens=2048)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    states = 300 * 212 * 64 * 4
+    assert pooled.vectors.shape == (300, 64)
+    np.testing.assert_allclose(pooled.vectors, pooled.vectors[:1].repeat(300, axis=0), atol=1e-6)
+    assert peak < states / 4, f"{peak / 1e6:.1f} MB traced at peak for {states / 1e6:.1f} MB of states"
+
+
 def test_progress_bar_for_embeddings(model, capsys):
     model.embed(SEQUENCES, batch_tokens=BATCH_TOKENS)
     assert capsys.readouterr().err == ""

@@ -255,7 +255,7 @@ def embed_with(
     [(64,), (64,), (64,)]
     """
     from tfprot.models.embedding_store import check_dtype, is_h5_path
-    from tfprot.models.inference import residue_outputs
+    from tfprot.models.inference import iter_residue_outputs
 
     check_dtype(dtype)
     compiled = _compiled_hidden_states(transformer)
@@ -284,7 +284,7 @@ def embed_with(
             checkpoint=checkpoint or name,
         )
     records = as_records(inputs)
-    residues = residue_outputs(
+    finished = iter_residue_outputs(
         records,
         tokenizer,
         forward,
@@ -294,12 +294,17 @@ def embed_with(
         desc="embed",
         source=source,
     )
+    # Each sequence's states are kept (per residue) or reduced to their mean as its last batch
+    # finishes, so mean vectors never hold every residue's states at once.
+    kept: list[np.ndarray | None] = [None] * len(records)
+    for number, states in finished:
+        kept[number] = states.astype(dtype, copy=False) if per_residue else states.mean(axis=0)
     ids = tuple(record.id for record in records)
     if per_residue:
-        result = Embeddings(ids, tuple(r.astype(dtype) for r in residues), per_residue=True)
+        result = Embeddings(ids, tuple(kept), per_residue=True)
     else:
-        vectors = np.stack([r.mean(axis=0) for r in residues]).astype(np.float32)
-        result = Embeddings(ids, vectors.astype(dtype), per_residue=False)
+        vectors = np.stack(kept).astype(np.float32, copy=False)
+        result = Embeddings(ids, vectors.astype(dtype, copy=False), per_residue=False)
     if out is not None:
         result.save(out)
     return result
