@@ -303,8 +303,7 @@ def embed_with(
     if per_residue:
         result = Embeddings(ids, tuple(kept), per_residue=True)
     else:
-        vectors = np.stack(kept).astype(np.float32, copy=False)
-        result = Embeddings(ids, vectors.astype(dtype, copy=False), per_residue=False)
+        result = Embeddings(ids, np.stack(kept).astype(dtype, copy=False), per_residue=False)
     if out is not None:
         result.save(out)
     return result

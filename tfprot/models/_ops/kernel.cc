@@ -684,16 +684,16 @@ struct AmxForward {
 // in float32 tiles across blocks.
 struct AmxBackward {
   int64_t queries, keys, depth, lq, kp, dp, dn;
-  Aligned<uint16_t> q_rows, d_out_rows;   // [lq, dp]
-  Aligned<uint32_t> k_pairs, v_pairs;     // [dp / 2, kp]: pairs along the depth
-  Aligned<uint32_t> k_key_pairs;          // [kp / 2, dn]: keys as pairs along the keys
+  Aligned<uint16_t> q_rows, d_out_rows;        // [lq, dp]
+  Aligned<uint32_t> k_pairs, v_pairs;          // [dp / 2, kp]: pairs along the depth
+  Aligned<uint32_t> k_key_pairs;               // [kp / 2, dn]: keys as pairs along the keys
   Aligned<uint16_t> q_columns, d_out_columns;  // [dn, lq]: transposed
-  Aligned<float> mask, lse, delta;        // [kp], [lq], [lq]
-  Aligned<float> scores, d_scores;        // [32, kp]
-  Aligned<uint16_t> d_score_rows;         // [32, kp]
-  Aligned<uint32_t> p_pairs, ds_pairs;    // [16, kp]: pairs along the queries
-  Aligned<float> d_query_sums;            // [64, dn]
-  Aligned<float> d_keys_t, d_values_t;    // [dn, kp]
+  Aligned<float> mask, lse, delta;             // [kp], [lq], [lq]
+  Aligned<float> scores, d_scores;             // [32, kp]
+  Aligned<uint16_t> d_score_rows;              // [32, kp]
+  Aligned<uint32_t> p_pairs, ds_pairs;         // [16, kp]: pairs along the queries
+  Aligned<float> d_query_sums;                 // [64, dn]
+  Aligned<float> d_keys_t, d_values_t;         // [dn, kp]
 
   AmxBackward(int64_t queries, int64_t keys, int64_t depth)
       : queries(queries), keys(keys), depth(depth), lq(round_up(queries, 32)),
@@ -845,7 +845,7 @@ void Workspace::load_keys_values(const S* key, const S* value, const float* mask
       if (backward) vt_[d * kp + j] = to_float(value[j * depth + d]);
     }
   // Rows: the values (and, for the gradient, the keys); padded keys stay zero rows.
-  if (in_place_) {
+  if (std::is_same_v<S, float> && in_place_) {
     std::memcpy(vr_.data(), value, keys_ * depth * sizeof(float));
     if (backward) std::memcpy(kr_.data(), key, keys_ * depth * sizeof(float));
   } else {
@@ -870,6 +870,15 @@ const float* Workspace::load_rows(const S* in, Aligned<float>& rows) {
   return rows.data();
 }
 
+// Where float32 output rows of stride dp are written: the output itself where it is that
+// (in_place_), otherwise `rows`, which store_rows then converts and unpads.
+template <typename S>
+float* Workspace::output_rows(S* out, Aligned<float>& rows) {
+  if constexpr (std::is_same_v<S, float>)
+    if (in_place_) return out;
+  return rows.data();
+}
+
 template <typename S>
 void Workspace::forward_typed(const S* query, const S* key, const S* value, const float* mask,
                               S* out, float* lse) {
@@ -883,9 +892,7 @@ void Workspace::forward_typed(const S* query, const S* key, const S* value, cons
 #endif
   load_keys_values(key, value, mask, false);
   const float* queries = load_rows(query, rows_);
-  float* results = out_.data();  // float32 rows of stride dp: the output itself where it can be
-  if constexpr (std::is_same_v<S, float>)
-    if (in_place_) results = out;
+  float* results = output_rows(out, out_);
   const HeadView head{depth_, kp_, dp_, kt_.data(), nullptr, nullptr, vr_.data(), mask_.data()};
   bool done = false;
 #ifdef TFPROT_BLOCKED
@@ -896,7 +903,7 @@ void Workspace::forward_typed(const S* query, const S* key, const S* value, cons
   if (!done)
     for (int64_t i = 0; i < queries_; ++i)
       forward_row_portable(head, queries + i * dp_, scores_.data(), results + i * dp_, lse + i);
-  if (results != static_cast<void*>(out)) store_rows(results, queries_, depth_, dp_, out);
+  if (!in_place_) store_rows(results, queries_, depth_, dp_, out);
 }
 
 template <typename S>
@@ -928,9 +935,7 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
   const float* queries = load_rows(query, rows_);
   const float* d_outs = load_rows(d_out, d_out_);
   const float* outs = load_rows(out, out_);
-  float* d_queries = d_rows_.data();  // as `results` in forward_typed
-  if constexpr (std::is_same_v<S, float>)
-    if (in_place_) d_queries = d_query;
+  float* d_queries = output_rows(d_query, d_rows_);
   // rowsum(dP ∘ P) = rowsum(dO ∘ O), as FlashAttention computes it.
   for (int64_t i = 0; i < queries_; ++i) delta_[i] = dot(d_outs + i * dp_, outs + i * dp_, dp_);
   std::fill(d_keys_.begin(), d_keys_.end(), 0.0f);
@@ -950,8 +955,7 @@ void Workspace::backward_typed(const S* query, const S* key, const S* value, con
       backward_row_portable(head, queries + i * dp_, d_outs + i * dp_, delta_[i], lse[i],
                             scores_.data(), d_scores_.data(), d_queries + i * dp_,
                             d_keys_.data(), d_values_.data());
-  if (d_queries != static_cast<void*>(d_query))
-    store_rows(d_queries, queries_, depth_, dp_, d_query);
+  if (!in_place_) store_rows(d_queries, queries_, depth_, dp_, d_query);
   store_rows(d_keys_.data(), keys_, depth_, dp_, d_key);
   store_rows(d_values_.data(), keys_, depth_, dp_, d_value);
 }

@@ -73,6 +73,8 @@ class Workspace {
   template <typename S>
   const float* load_rows(const S* in, Aligned<float>& rows);
   template <typename S>
+  float* output_rows(S* out, Aligned<float>& rows);
+  template <typename S>
   void forward_typed(const S* query, const S* key, const S* value, const float* mask, S* out,
                      float* lse);
   template <typename S>
